@@ -1,0 +1,335 @@
+/* api: every exported symbol, and glibc's aliases for them in this same
+ * translation unit (GCC aliases need their target here). Policy lives in the
+ * layers below; this file validates arguments and routes by size. */
+#include "api.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "arena.h"
+#include "chunkmap.h"
+#include "compiler.h"
+#include "config.h"
+#include "huge.h"
+#include "hugeslab.h"
+#include "os.h"
+#include "sizeclass.h"
+#include "slab.h"
+#include "stats.h"
+#include "tcache.h"
+
+#define HS_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("default")))
+#define HS_INTERNAL_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
+
+/* mallinfo is deprecated in glibc's header but still part of the ABI we replace. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* ---- routing helpers ------------------------------------------------------ */
+
+/* Page run or huge mapping for n > small (or an alignment small slots cannot
+ * give). NULL + ENOMEM. */
+static HS_NOINLINE void *alloc_big(size_t n, size_t align) {
+  if (unlikely(n > PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
+    hs_init();
+    return arena_alloc_large(tcache_arena(), n, align);
+  }
+  hs_init();
+  return huge_alloc(n, align);
+}
+
+void *hs_api_alloc_aligned(size_t align, size_t n) {
+  if (align <= HS_MIN_ALIGN) return hs_api_malloc(n);
+  if (align <= HS_PAGE && n <= SIZECLASS_SMALL_MAX) {
+    hs_init();
+    unsigned cls = sizeclass_aligned(n, align);
+    if (cls < SIZECLASS_SMALL) return tcache_alloc(tcache_tls, cls);
+  }
+  return alloc_big(n, align);
+}
+
+/* A pointer handed to us by the caller, resolved. */
+struct block {
+  struct slab *slab;       /* small slot or page run, or NULL for huge */
+  uint32_t idx;
+  struct huge_block *huge;
+  size_t usable;
+};
+
+/* Resolve p or report `call`(): invalid pointer / double free and abort.
+ * `freeing` picks the wording for a block that is already free. */
+static void resolve(void *p, const char *call, bool freeing, struct block *b) {
+  uintptr_t e = chunkmap_get(p);
+  b->huge = NULL;
+  b->slab = NULL;
+  if (e & CHUNKMAP_HUGE) {
+    b->huge = huge_lookup(e, p);
+    if (!b->huge) os_report_pointer(call, "invalid pointer", p);
+    b->usable = b->huge->usable;
+    return;
+  }
+  struct slab *s = slab_of(p);
+  if (!s || !slab_slot_index(s, p, &b->idx)) os_report_pointer(call, "invalid pointer", p);
+  if (s->state[b->idx] != SLOT_LIVE) os_report_pointer(call, freeing ? "double free" : "invalid pointer", p);
+  b->slab = s;
+  b->usable = s->size;
+}
+
+static void release_block(const struct block *b) {
+  if (b->huge) huge_free(b->huge);
+  else if (b->slab->cls == SIZECLASS_LARGE) arena_free_large(b->slab);
+  else tcache_free_slow(b->slab, b->idx);
+}
+
+static HS_NOINLINE void free_slow(void *p, const char *call) {
+  if (!p) return;
+  int saved = errno;
+  struct block b;
+  resolve(p, call, true, &b);
+  release_block(&b);
+  errno = saved;
+}
+
+/* Whether a block can have been allocated with size n (and no alignment). */
+static bool size_matches(const struct block *b, size_t n, size_t align) {
+  if (n > b->usable) return false;
+  if (align > HS_MIN_ALIGN) return true;
+  if (b->huge) return n > SIZECLASS_LARGE_MAX;
+  if (b->slab->cls == SIZECLASS_LARGE)
+    return b->slab->aligned_run || (n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b->slab->pages);
+  return n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b->slab->cls;
+}
+
+void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
+  if (!p) return;
+  int saved = errno;
+  struct block b;
+  resolve(p, call, true, &b);
+  if (!size_matches(&b, size, align)) os_report_pointer(call, "size mismatch", p);
+  release_block(&b);
+  errno = saved;
+}
+
+/* ---- the C family --------------------------------------------------------- */
+
+HS_EXPORT void *malloc(size_t n) {
+  if (likely(n <= SIZECLASS_SMALL_MAX)) return tcache_alloc(tcache_tls, sizeclass_of(n));
+  return alloc_big(n, HS_MIN_ALIGN);
+}
+
+HS_EXPORT void free(void *p) {
+  struct slab *s = slab_of(p);
+  uint32_t idx;
+  if (likely(s && slab_slot_index(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
+             tcache_free(tcache_tls, s, idx)))
+    return;
+  free_slow(p, "free");
+}
+
+HS_EXPORT void *calloc(size_t count, size_t size) {
+  size_t n;
+  if (unlikely(__builtin_mul_overflow(count, size, &n))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (n > SIZECLASS_LARGE_MAX) return alloc_big(n, HS_MIN_ALIGN); /* fresh mapping: zero */
+  void *p = malloc(n);
+  if (likely(p)) memset(p, 0, n);
+  return p;
+}
+
+HS_EXPORT void *realloc(void *p, size_t n) {
+  if (!p) return malloc(n);
+  if (n == 0) {
+    free_slow(p, "realloc");
+    return NULL;
+  }
+  struct block b;
+  resolve(p, "realloc", false, &b);
+  if (unlikely(n > PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool keep;
+  if (b.huge) keep = n > SIZECLASS_LARGE_MAX && n <= b.usable && n > b.usable / 2;
+  else if (b.slab->cls == SIZECLASS_LARGE)
+    keep = n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages;
+  else keep = n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b.slab->cls;
+  if (keep) return p;
+  void *q = malloc(n);
+  if (!q) return NULL;
+  memcpy(q, p, n < b.usable ? n : b.usable);
+  int saved = errno;
+  release_block(&b);
+  errno = saved;
+  return q;
+}
+
+HS_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(count, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+static inline bool is_pow2(size_t a) { return a && !(a & (a - 1)); }
+
+HS_EXPORT void *aligned_alloc(size_t align, size_t n) {
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return hs_api_alloc_aligned(align, n);
+}
+
+HS_EXPORT void *memalign(size_t align, size_t n) {
+  if (align <= HS_MIN_ALIGN) return malloc(n);
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!is_pow2(align)) align = (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
+  return hs_api_alloc_aligned(align, n);
+}
+
+HS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+  if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = hs_api_alloc_aligned(align, n);
+  errno = saved;
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+HS_EXPORT void *valloc(size_t n) { return hs_api_alloc_aligned(HS_PAGE, n); }
+
+HS_EXPORT void *pvalloc(size_t n) {
+  size_t rounded;
+  if (__builtin_add_overflow(n, HS_PAGE - 1, &rounded)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  rounded &= ~(HS_PAGE - 1);
+  return hs_api_alloc_aligned(HS_PAGE, rounded ? rounded : HS_PAGE);
+}
+
+HS_EXPORT size_t malloc_usable_size(void *p) {
+  if (!p) return 0;
+  struct block b;
+  resolve(p, "malloc_usable_size", false, &b);
+  return b.usable;
+}
+
+HS_EXPORT void free_sized(void *p, size_t size) { hs_api_free_sized(p, size, 0, "free_sized"); }
+
+HS_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
+  hs_api_free_sized(p, size, align > HS_MIN_ALIGN ? align : HS_MIN_ALIGN + 1, "free_aligned_sized");
+}
+
+/* ---- glibc extras ----------------------------------------------------------- */
+
+HS_EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  hs_init();
+  tcache_flush_current();
+  size_t released = 0;
+  for (unsigned i = 0; i < hs_arena_count; i++) released += arena_trim(&hs_arenas[i]);
+  return released > 0;
+}
+
+HS_EXPORT struct mallinfo2 mallinfo2(void) {
+  struct mallinfo2 mi;
+  struct hs_stats s;
+  memset(&mi, 0, sizeof mi);
+  hs_init();
+  tcache_flush_current();
+  stats_collect(&s);
+  /* Every live byte counts in uordblks, huge mappings included (they are
+   * also reported alone in hblkhd); arena covers chunks and huge mappings. */
+  mi.arena = s.chunk_bytes + s.huge_bytes;
+  mi.ordblks = 1;
+  mi.hblks = s.huge_count;
+  mi.hblkhd = s.huge_bytes;
+  mi.uordblks = s.small_bytes + s.large_bytes + s.huge_bytes;
+  mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
+  return mi;
+}
+
+static int clamp_int(size_t v) { return v > INT32_MAX ? INT32_MAX : (int)v; }
+
+HS_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m2 = mallinfo2();
+  struct mallinfo mi;
+  memset(&mi, 0, sizeof mi);
+  mi.arena = clamp_int(m2.arena);
+  mi.ordblks = clamp_int(m2.ordblks);
+  mi.hblks = clamp_int(m2.hblks);
+  mi.hblkhd = clamp_int(m2.hblkhd);
+  mi.uordblks = clamp_int(m2.uordblks);
+  mi.fordblks = clamp_int(m2.fordblks);
+  return mi;
+}
+
+HS_EXPORT int mallopt(int param, int value) {
+  (void)value;
+  switch (param) {
+    /* glibc's tunables are accepted and have no effect here (COMPAT.md). */
+    case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+    case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST:
+    case M_ARENA_MAX:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+HS_EXPORT void malloc_stats(void) {
+  hs_init();
+  stats_print();
+}
+
+/* Writes to the caller's FILE with no allocator lock held: stdio may
+ * allocate its buffer, which re-enters malloc safely. */
+HS_EXPORT int malloc_info(int options, FILE *fp) {
+  if (options != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  char buf[4096];
+  hs_init();
+  stats_format_xml(buf, sizeof buf);
+  return fputs(buf, fp) < 0 ? -1 : 0;
+}
+
+HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
+
+HS_EXPORT void hs_thread_flush(void) { tcache_flush_current(); }
+
+static __attribute__((destructor)) void hs_exit_report(void) {
+  if (hs_initialized && hs_conf.stats_at_exit) stats_print();
+}
+
+/* ---- aliases ---------------------------------------------------------------- */
+
+extern __typeof(malloc) hs_api_malloc HS_INTERNAL_ALIAS(malloc);
+extern __typeof(free) hs_api_free HS_INTERNAL_ALIAS(free);
+
+HS_EXPORT void cfree(void *p) HS_ALIAS(free);
+extern __typeof(malloc) __libc_malloc HS_ALIAS(malloc);
+extern __typeof(free) __libc_free HS_ALIAS(free);
+extern __typeof(calloc) __libc_calloc HS_ALIAS(calloc);
+extern __typeof(realloc) __libc_realloc HS_ALIAS(realloc);
+extern __typeof(memalign) __libc_memalign HS_ALIAS(memalign);
+extern __typeof(valloc) __libc_valloc HS_ALIAS(valloc);
+extern __typeof(pvalloc) __libc_pvalloc HS_ALIAS(pvalloc);
+extern __typeof(mallinfo) __libc_mallinfo HS_ALIAS(mallinfo);
+extern __typeof(mallopt) __libc_mallopt HS_ALIAS(mallopt);

@@ -1,0 +1,45 @@
+/* chunkmap: address -> descriptor for every 2 MiB region we own.
+ *
+ * A flat array indexed by addr >> 21, reserved once with MAP_NORESERVE and
+ * committed by the kernel as entries are first written. An entry is 0 (not
+ * ours), a `struct chunk *` (a chunk carved into slabs and page runs), or a
+ * huge-mapping descriptor pointer with bit 0 set (CHUNKMAP_HUGE).
+ * Entries are written by arena.c (chunks) and huge.c (huge mappings) before
+ * any address in the region is handed out, and cleared after the last block
+ * in it is gone; readers (free, realloc) need no lock. */
+#ifndef HS_CHUNKMAP_H
+#define HS_CHUNKMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "compiler.h"
+
+struct slab;
+
+/* A 2 MiB chunk's page table: page_slab[i] is the slab (or page run) that
+ * owns page i, NULL for a free page. Written by the arena owning the chunk
+ * under its lock; read lock-free by free() for pointers the caller owns. */
+struct chunk {
+  struct slab *page_slab[HS_CHUNK_PAGES];
+};
+
+#define CHUNKMAP_HUGE ((uintptr_t)1)
+
+/* Entries covering the 47-bit user address space. 0 before chunkmap_init(),
+ * so every lookup then answers "not ours". */
+extern uintptr_t chunkmap_entries;
+extern uintptr_t *chunkmap_table;
+
+/* Reserve the table. Called once from the global init. */
+void chunkmap_init(void);
+
+HS_INLINE uintptr_t chunkmap_get(const void *p) {
+  uintptr_t i = (uintptr_t)p >> HS_CHUNK_SHIFT;
+  if (unlikely(i >= chunkmap_entries)) return 0;
+  return __atomic_load_n(&chunkmap_table[i], __ATOMIC_RELAXED);
+}
+
+/* Point every 2 MiB region overlapping [addr, addr+size) at `entry`. */
+void chunkmap_set(const void *addr, size_t size, uintptr_t entry);
+
+#endif

@@ -1,0 +1,125 @@
+/* config: see config.h. */
+#include "config.h"
+
+#include <string.h>
+#include "os.h"
+
+extern char **environ;
+
+struct hs_config hs_conf = {
+    .arenas = 0,
+    .tcache = true,
+    .thp = HS_THP_AUTO,
+    .thp_min_heap = (size_t)32 << 20,
+    .stats_at_exit = false,
+};
+
+enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES };
+
+/* The one table of options: name, kind, where it goes, limits, help. */
+static const struct option {
+  const char *name;
+  enum option_kind kind;
+  void *target;
+  unsigned long min, max;
+  const char *help;
+} options[] = {
+    {"arenas", OPT_UNSIGNED, &hs_conf.arenas, 0, 256, "arenas (0 = one per CPU)"},
+    {"tcache", OPT_BOOL, &hs_conf.tcache, 0, 1, "per-thread caches (1) or none (0)"},
+    {"thp", OPT_THP, &hs_conf.thp, 0, 0, "huge pages for chunks: auto, always, never"},
+    {"thp_min_mb", OPT_MEGABYTES, &hs_conf.thp_min_heap, 0, 1 << 20,
+     "auto: heap size in MiB from which chunks use huge pages"},
+    {"stats", OPT_BOOL, &hs_conf.stats_at_exit, 0, 1, "print malloc_stats() at exit"},
+};
+
+static void warn(const char *what, const char *item, size_t len) {
+  char line[256];
+  size_t n = 0;
+  const char *prefix = "hugeslab: HUGESLAB_CONF: ";
+  size_t plen = strlen(prefix), wlen = strlen(what);
+  if (len > 100) len = 100;
+  memcpy(line + n, prefix, plen);
+  n += plen;
+  memcpy(line + n, what, wlen);
+  n += wlen;
+  line[n++] = ' ';
+  line[n++] = '\'';
+  memcpy(line + n, item, len);
+  n += len;
+  const char *tail = "' ignored, default kept\n";
+  memcpy(line + n, tail, strlen(tail));
+  n += strlen(tail);
+  os_write_stderr(line, n);
+}
+
+static bool parse_number(const char *s, size_t len, unsigned long *out) {
+  unsigned long v = 0;
+  if (len == 0 || len > 9) return false;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (unsigned long)(s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+static bool apply(const struct option *o, const char *val, size_t len) {
+  unsigned long v;
+  switch (o->kind) {
+    case OPT_THP:
+      if (len == 4 && memcmp(val, "auto", 4) == 0) *(enum hs_thp_mode *)o->target = HS_THP_AUTO;
+      else if (len == 6 && memcmp(val, "always", 6) == 0) *(enum hs_thp_mode *)o->target = HS_THP_ALWAYS;
+      else if (len == 5 && memcmp(val, "never", 5) == 0) *(enum hs_thp_mode *)o->target = HS_THP_NEVER;
+      else return false;
+      return true;
+    case OPT_BOOL:
+      if (!parse_number(val, len, &v) || v > 1) return false;
+      *(bool *)o->target = v == 1;
+      return true;
+    case OPT_UNSIGNED:
+      if (!parse_number(val, len, &v) || v < o->min || v > o->max) return false;
+      *(unsigned *)o->target = (unsigned)v;
+      return true;
+    case OPT_MEGABYTES:
+      if (!parse_number(val, len, &v) || v < o->min || v > o->max) return false;
+      *(size_t *)o->target = (size_t)v << 20;
+      return true;
+  }
+  return false;
+}
+
+unsigned config_parse(const char *conf) {
+  unsigned bad = 0;
+  const char *p = conf;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > 0) {
+      const char *colon = memchr(p, ':', len);
+      size_t klen = colon ? (size_t)(colon - p) : len;
+      const struct option *found = NULL;
+      for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (strlen(options[i].name) == klen && memcmp(options[i].name, p, klen) == 0) found = &options[i];
+      if (!found) {
+        warn("unknown key", p, klen);
+        bad++;
+      } else if (!colon || !apply(found, colon + 1, len - klen - 1)) {
+        warn("bad value in", p, len);
+        bad++;
+      }
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  return bad;
+}
+
+void config_init(void) {
+  static const char key[] = "HUGESLAB_CONF=";
+  if (!environ) return;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, key, sizeof key - 1) == 0) {
+      config_parse(*e + sizeof key - 1);
+      return;
+    }
+}

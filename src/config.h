@@ -1,0 +1,34 @@
+/* config: HUGESLAB_CONF parsing and the settings every layer reads.
+ *
+ * HUGESLAB_CONF=key:value,key:value is read once at initialisation, straight
+ * from the environment block (no getenv, no allocation). An unknown key or a
+ * bad value prints one warning line naming it and that setting keeps its
+ * default; the other settings still apply. One table (config.c) drives the
+ * parser, the warning and the README's option list. */
+#ifndef HS_CONFIG_H
+#define HS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum hs_thp_mode { HS_THP_AUTO, HS_THP_ALWAYS, HS_THP_NEVER };
+
+struct hs_config {
+  unsigned arenas;          /* 0 = one per CPU */
+  bool tcache;              /* thread caches on */
+  enum hs_thp_mode thp;     /* transparent huge pages for chunks */
+  size_t thp_min_heap;      /* auto: heap bytes before chunks ask for huge pages */
+  bool stats_at_exit;       /* print malloc_stats() at exit */
+};
+
+/* Written once by config_init() before any other layer starts; read-only after. */
+extern struct hs_config hs_conf;
+
+/* Parse HUGESLAB_CONF from the environment block. */
+void config_init(void);
+
+/* Parse one configuration string into hs_conf (config_init's worker, exposed
+ * for tests). Returns the number of bad entries (each was warned about). */
+unsigned config_parse(const char *conf);
+
+#endif

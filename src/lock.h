@@ -1,0 +1,43 @@
+/* The allocator's mutex.
+ *
+ * A plain pthread mutex, except that while fork() holds every allocator lock
+ * (between the prepare and parent/child handlers in fork.c), the forking
+ * thread itself passes straight through: an atfork handler registered before
+ * ours runs after our prepare handler and may allocate (CONFORMANCE A1.8 #53).
+ * Only slow paths lock, so the extra check costs nothing on the fast path. */
+#ifndef HS_LOCK_H
+#define HS_LOCK_H
+
+#include <pthread.h>
+#include "compiler.h"
+
+typedef struct hs_lock {
+  pthread_mutex_t mutex;
+} hs_lock;
+
+#define HS_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER }
+
+/* Set by fork.c's prepare handler once it holds every lock; cleared after. */
+extern pthread_t hs_fork_owner;
+extern int hs_fork_active;
+
+HS_INLINE int hs_lock_bypassed(void) {
+  return unlikely(hs_fork_active) && pthread_equal(hs_fork_owner, pthread_self());
+}
+
+HS_INLINE void hs_lock_acquire(hs_lock *l) {
+  if (hs_lock_bypassed()) return;
+  pthread_mutex_lock(&l->mutex);
+}
+
+HS_INLINE void hs_lock_release(hs_lock *l) {
+  if (hs_lock_bypassed()) return;
+  pthread_mutex_unlock(&l->mutex);
+}
+
+/* fork.c only: take/drop regardless of the bypass, and reset in the child. */
+HS_INLINE void hs_lock_take_for_fork(hs_lock *l) { pthread_mutex_lock(&l->mutex); }
+HS_INLINE void hs_lock_drop_for_fork(hs_lock *l) { pthread_mutex_unlock(&l->mutex); }
+HS_INLINE void hs_lock_reset(hs_lock *l) { pthread_mutex_init(&l->mutex, NULL); }
+
+#endif

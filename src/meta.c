@@ -1,0 +1,98 @@
+/* meta: a bump allocator over guarded regions with per-size free lists.
+ * Freed descriptors are reused for the same rounded size; the free-list link
+ * is stored in the freed descriptor itself (metadata, never user data). */
+#include "meta.h"
+
+#include <errno.h>
+#include <string.h>
+#include "lock.h"
+#include "os.h"
+
+#define META_GRAIN 64
+#define META_CLASSES (META_MAX / META_GRAIN + 1)
+#define META_REGION ((size_t)256 << 20)
+#define META_COMMIT_STEP ((size_t)64 << 10)
+
+struct meta_free_block {
+  struct meta_free_block *next;
+};
+
+/* All fields protected by meta_state.lock. */
+static struct {
+  hs_lock lock;
+  char *cur;       /* next unused byte of the current region */
+  char *committed; /* end of the read-write part of the current region */
+  char *limit;     /* end of the usable part (a guard page follows) */
+  size_t mapped;
+  struct meta_free_block *free[META_CLASSES];
+} meta_state = {.lock = HS_LOCK_INIT};
+
+/* Start a new region: [guard page][usable][guard page], all PROT_NONE until
+ * committed. The old region's tail is abandoned (at most one step). */
+static int meta_new_region(size_t need) {
+  size_t usable = META_REGION;
+  if (need > usable) usable = HS_ALIGN_UP(need, HS_PAGE);
+  char *base = os_reserve(usable + 2 * HS_PAGE, HS_PAGE);
+  if (!base) return -1;
+  meta_state.cur = base + HS_PAGE;
+  meta_state.committed = meta_state.cur;
+  meta_state.limit = meta_state.cur + usable;
+  return 0;
+}
+
+static void *meta_bump(size_t size) {
+  if (!meta_state.cur || meta_state.cur + size > meta_state.limit) {
+    if (meta_new_region(size) != 0) return NULL;
+  }
+  while (meta_state.cur + size > meta_state.committed) {
+    size_t step = META_COMMIT_STEP;
+    if ((size_t)(meta_state.limit - meta_state.committed) < step)
+      step = (size_t)(meta_state.limit - meta_state.committed);
+    if (!os_commit(meta_state.committed, step)) return NULL;
+    meta_state.committed += step;
+    meta_state.mapped += step;
+  }
+  void *p = meta_state.cur;
+  meta_state.cur += size;
+  return p;
+}
+
+void *meta_alloc(size_t size) {
+  size = HS_ALIGN_UP(size, META_GRAIN);
+  if (size == 0 || size > META_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t cls = size / META_GRAIN;
+  hs_lock_acquire(&meta_state.lock);
+  struct meta_free_block *b = meta_state.free[cls];
+  void *p;
+  if (b) {
+    meta_state.free[cls] = b->next;
+    p = b;
+  } else {
+    p = meta_bump(size);
+    hs_lock_release(&meta_state.lock);
+    return p; /* fresh pages are already zero */
+  }
+  hs_lock_release(&meta_state.lock);
+  memset(p, 0, size);
+  return p;
+}
+
+void meta_free(void *p, size_t size) {
+  if (!p) return;
+  size = HS_ALIGN_UP(size, META_GRAIN);
+  size_t cls = size / META_GRAIN;
+  struct meta_free_block *b = p;
+  hs_lock_acquire(&meta_state.lock);
+  b->next = meta_state.free[cls];
+  meta_state.free[cls] = b;
+  hs_lock_release(&meta_state.lock);
+}
+
+size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }
+
+void meta_prefork(void) { hs_lock_take_for_fork(&meta_state.lock); }
+void meta_postfork_parent(void) { hs_lock_drop_for_fork(&meta_state.lock); }
+void meta_postfork_child(void) { hs_lock_reset(&meta_state.lock); }

@@ -1,0 +1,29 @@
+/* meta: the metadata heap.
+ *
+ * Descriptors of chunks, slabs, thread caches and huge mappings live here,
+ * in regions mapped apart from user data with a guard page at each end, so
+ * no allocator metadata ever shares a page with user data (DESIGN invariant
+ * 1). Works before anything else is initialised: it needs only os. */
+#ifndef HS_META_H
+#define HS_META_H
+
+#include <stddef.h>
+
+/* A zeroed block of `size` bytes (at most META_MAX), 64-byte aligned, or NULL
+ * with errno = ENOMEM. Thread-safe. */
+void *meta_alloc(size_t size);
+
+/* Give back a block from meta_alloc of the same `size`. */
+void meta_free(void *p, size_t size);
+
+/* Bytes of metadata mapped (for stats). */
+size_t meta_mapped_bytes(void);
+
+/* fork.c: lock order position and child reset. */
+void meta_prefork(void);
+void meta_postfork_parent(void);
+void meta_postfork_child(void);
+
+#define META_MAX ((size_t)128 << 10)
+
+#endif

@@ -1,0 +1,181 @@
+/* os: kernel primitives. See os.h for each function's contract. */
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+void os_init(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  if (page != (long)HS_PAGE) os_fatal("unsupported page size (hugeslab needs 4 KiB pages)");
+}
+
+void *os_reserve(size_t size, size_t align) {
+  if (align < HS_PAGE) align = HS_PAGE;
+  size_t len = size + align;
+  if (len < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  char *raw = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  char *start = (char *)HS_ALIGN_UP((uintptr_t)raw, align);
+  int saved = errno;
+  if (start > raw) munmap(raw, (size_t)(start - raw));
+  char *end = start + size;
+  if (raw + len > end) munmap(end, (size_t)(raw + len - end));
+  errno = saved;
+  return start;
+}
+
+bool os_commit(void *addr, size_t size) {
+  if (mprotect(addr, size, PROT_READ | PROT_WRITE) != 0) {
+    errno = ENOMEM;
+    return false;
+  }
+  return true;
+}
+
+void *os_map(size_t size, bool noreserve) {
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (p == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
+}
+
+void os_purge(void *addr, size_t size) {
+  int saved = errno;
+  madvise(addr, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+void os_release(void *addr, size_t size) {
+  int saved = errno;
+  munmap(addr, size);
+  errno = saved;
+}
+
+void os_guard(void *addr, size_t size) {
+  int saved = errno;
+  mprotect(addr, size, PROT_NONE);
+  errno = saved;
+}
+
+void os_hugepage(void *addr, size_t size, bool on) {
+  int saved = errno;
+  madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  errno = saved;
+}
+
+unsigned os_cpu_count(void) {
+  cpu_set_t set;
+  int saved = errno;
+  unsigned n = 1;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    n = (unsigned)CPU_COUNT(&set);
+    if (n == 0) n = 1;
+  }
+  errno = saved;
+  return n;
+}
+
+const char *os_thp_mode(void) {
+  char buf[128];
+  int saved = errno;
+  const char *mode = "unknown";
+  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0) {
+      buf[n] = 0;
+      if (strstr(buf, "[always]")) mode = "always";
+      else if (strstr(buf, "[madvise]")) mode = "madvise";
+      else if (strstr(buf, "[never]")) mode = "never";
+    }
+  }
+  errno = saved;
+  return mode;
+}
+
+void os_write_stderr(const char *buf, size_t len) {
+  int saved = errno;
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  errno = saved;
+}
+
+size_t os_format_hex(char *out, uintptr_t v) {
+  char tmp[2 * sizeof v];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  out[0] = '0';
+  out[1] = 'x';
+  for (size_t i = 0; i < n; i++) out[2 + i] = tmp[n - 1 - i];
+  return n + 2;
+}
+
+size_t os_format_dec(char *out, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s) {
+  size_t len = strlen(s);
+  if (at + len > cap) len = cap - at;
+  memcpy(buf + at, s, len);
+  return at + len;
+}
+
+void os_report_pointer(const char *call, const char *reason, const void *ptr) {
+  char line[256];
+  char hex[2 + 2 * sizeof(uintptr_t)];
+  size_t n = append(line, 0, sizeof line, "hugeslab: ");
+  n = append(line, n, sizeof line, call);
+  n = append(line, n, sizeof line, "(): ");
+  n = append(line, n, sizeof line, reason);
+  n = append(line, n, sizeof line, " ");
+  size_t h = os_format_hex(hex, (uintptr_t)ptr);
+  if (n + h + 1 <= sizeof line) {
+    memcpy(line + n, hex, h);
+    n += h;
+  }
+  line[n++] = '\n';
+  os_write_stderr(line, n);
+  abort();
+}
+
+void os_fatal(const char *msg) {
+  char line[256];
+  size_t n = append(line, 0, sizeof line - 1, "hugeslab: ");
+  n = append(line, n, sizeof line - 1, msg);
+  line[n++] = '\n';
+  os_write_stderr(line, n);
+  abort();
+}

@@ -1,0 +1,63 @@
+/* os: the only layer that talks to the kernel.
+ *
+ * Every mmap, munmap, madvise, mprotect, sched_getaffinity, write and /sys
+ * read of the allocator is here. Functions that free paths call (os_purge,
+ * os_release, os_guard, os_hugepage) preserve errno; the ones that can fail
+ * for lack of memory return NULL/false with errno = ENOMEM. */
+#ifndef HS_OS_H
+#define HS_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "compiler.h"
+
+/* Check the kernel's page size is the 4 KiB we index by; abort otherwise. */
+void os_init(void);
+
+/* Reserve `size` bytes of address space aligned to `align` (a power of two
+ * >= HS_PAGE), PROT_NONE and not counted against commit. NULL + ENOMEM. */
+void *os_reserve(size_t size, size_t align);
+
+/* Make reserved pages readable and writable. false + ENOMEM on failure. */
+bool os_commit(void *addr, size_t size);
+
+/* Map fresh zeroed read-write memory (MAP_NORESERVE when `noreserve`).
+ * NULL + ENOMEM on failure. */
+void *os_map(size_t size, bool noreserve);
+
+/* Drop the pages' contents (MADV_DONTNEED): they read back as zero. Keeps errno. */
+void os_purge(void *addr, size_t size);
+
+/* Unmap. A failure (ENOMEM near vm.max_map_count) leaks the range but never
+ * crashes. Keeps errno. */
+void os_release(void *addr, size_t size);
+
+/* Make pages inaccessible (guard). Keeps errno. */
+void os_guard(void *addr, size_t size);
+
+/* Ask for (on) or against (off) transparent huge pages on the range. Keeps errno. */
+void os_hugepage(void *addr, size_t size, bool on);
+
+/* CPUs this process may run on (at least 1). */
+unsigned os_cpu_count(void);
+
+/* THP mode from /sys: "always", "madvise", "never" or "unknown". */
+const char *os_thp_mode(void);
+
+/* write(2) all of buf to stderr; keeps errno. */
+void os_write_stderr(const char *buf, size_t len);
+
+/* Report a caller's invalid use: "hugeslab: CALL(): REASON 0xPTR" on stderr,
+ * then abort(). Allocates nothing, takes no lock. */
+HS_NORETURN void os_report_pointer(const char *call, const char *reason, const void *ptr);
+
+/* Report an internal failure ("hugeslab: MSG") and abort. */
+HS_NORETURN void os_fatal(const char *msg);
+
+/* Small formatting helpers for messages built without stdio; each returns
+ * the number of characters written (no terminator). */
+size_t os_format_hex(char *out, uintptr_t v);
+size_t os_format_dec(char *out, uint64_t v);
+
+#endif

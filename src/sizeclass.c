@@ -1,0 +1,68 @@
+/* sizeclass: see sizeclass.h. */
+#include "sizeclass.h"
+
+struct sizeclass_info sizeclass_table[SIZECLASS_SMALL];
+uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+
+#define SLAB_MAX_PAGES 32
+#define SLAB_TARGET_SLOTS 64
+#define CACHE_BYTES ((size_t)32 << 10)
+#define CACHE_MAX 128
+#define CACHE_MIN 8
+
+static uint32_t class_size(unsigned cls) {
+  if (cls < 8) return 16u * (cls + 1);
+  unsigned group = (cls - 8) / 4, step = (cls - 8) % 4;
+  uint32_t base = 128u << group;
+  return base + (step + 1) * (base / 4);
+}
+
+/* Smallest slab that holds SLAB_TARGET_SLOTS slots (capped at SLAB_MAX_PAGES)
+ * and wastes at most 1/32 of itself; failing that, the least wasteful size
+ * from there up. */
+static unsigned slab_pages(uint32_t size) {
+  size_t want = ((size_t)size * SLAB_TARGET_SLOTS + HS_PAGE - 1) / HS_PAGE;
+  unsigned lo = want < 1 ? 1 : want > SLAB_MAX_PAGES ? SLAB_MAX_PAGES : (unsigned)want;
+  unsigned best = 0;
+  size_t best_waste = 0, best_bytes = 1;
+  for (unsigned p = lo; p <= SLAB_MAX_PAGES; p++) {
+    size_t bytes = (size_t)p * HS_PAGE;
+    if (bytes < size) continue;
+    size_t waste = bytes % size;
+    if (waste * 32 <= bytes) return p;
+    if (best == 0 || waste * best_bytes < best_waste * bytes) {
+      best = p;
+      best_waste = waste;
+      best_bytes = bytes;
+    }
+  }
+  return best;
+}
+
+void sizeclass_init(void) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    struct sizeclass_info *ci = &sizeclass_table[c];
+    ci->size = class_size(c);
+    ci->magic = (uint32_t)(((uint64_t)1 << 32) / ci->size + 1);
+    ci->pages = (uint16_t)slab_pages(ci->size);
+    ci->slots = (uint16_t)((size_t)ci->pages * HS_PAGE / ci->size);
+    size_t cap = CACHE_BYTES / ci->size;
+    if (cap > CACHE_MAX) cap = CACHE_MAX;
+    if (cap < CACHE_MIN) cap = CACHE_MIN;
+    ci->cache_cap = (uint16_t)cap;
+    ci->batch = (uint16_t)(cap / 2);
+  }
+  for (size_t i = 0; i <= SIZECLASS_LUT_MAX / 16; i++) {
+    size_t n = i * 16;
+    unsigned c = 0;
+    while (class_size(c) < n) c++;
+    sizeclass_lut[i] = (uint8_t)c;
+  }
+}
+
+unsigned sizeclass_aligned(size_t n, size_t align) {
+  if (n > SIZECLASS_SMALL_MAX) return SIZECLASS_SMALL;
+  for (unsigned c = sizeclass_of(n); c < SIZECLASS_SMALL; c++)
+    if (sizeclass_table[c].size % align == 0) return c;
+  return SIZECLASS_SMALL;
+}

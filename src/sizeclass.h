@@ -1,0 +1,49 @@
+/* sizeclass: the size-class table and O(1) size -> class lookup.
+ *
+ * Small classes: 16..128 in steps of 16, then four classes per doubling up
+ * to SIZECLASS_SMALL_MAX (32 KiB). Each class has a slab size chosen so that
+ * a slab holds enough slots to batch and wastes little at its tail. One more
+ * class number, SIZECLASS_LARGE, tags page runs (one block per run). */
+#ifndef HS_SIZECLASS_H
+#define HS_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "compiler.h"
+
+#define SIZECLASS_SMALL 40
+#define SIZECLASS_LARGE SIZECLASS_SMALL
+#define SIZECLASS_SMALL_MAX ((size_t)32 << 10)
+/* Page runs inside a chunk serve sizes up to here; above it, huge.c. */
+#define SIZECLASS_LARGE_MAX ((size_t)1 << 20)
+#define SIZECLASS_LUT_MAX 1024
+
+struct sizeclass_info {
+  uint32_t size;      /* slot size */
+  uint32_t magic;     /* ceil-ish 2^32 / size, see slab_slot_index() */
+  uint16_t pages;     /* slab size in pages */
+  uint16_t slots;     /* slots per slab */
+  uint16_t cache_cap; /* thread-cache stack capacity */
+  uint16_t batch;     /* slots moved per refill or flush */
+};
+
+extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL];
+extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+
+/* Fill the tables. Idempotent; needs no memory. */
+void sizeclass_init(void);
+
+/* Class of a small size (n <= SIZECLASS_SMALL_MAX; 0 maps to class 0). */
+HS_INLINE unsigned sizeclass_of(size_t n) {
+  if (likely(n <= SIZECLASS_LUT_MAX)) return sizeclass_lut[(n + 15) >> 4];
+  unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+  return 8u + (lg - 7u) * 4u + (unsigned)((n - 1 - ((size_t)1 << lg)) >> (lg - 2));
+}
+
+HS_INLINE size_t sizeclass_size(unsigned cls) { return sizeclass_table[cls].size; }
+
+/* Smallest class >= the class of n whose slots are all aligned to `align`
+ * (a power of two <= HS_PAGE), or SIZECLASS_SMALL if none. */
+unsigned sizeclass_aligned(size_t n, size_t align);
+
+#endif

@@ -1,0 +1,99 @@
+/* slab: one run of pages of one size class inside a chunk.
+ *
+ * The descriptor lives in meta, never in the slab's pages. It holds:
+ *  - the free bitmap (1 = slot free *in the slab*), owned by the arena lock;
+ *  - one state byte per slot, SLOT_LIVE while the user holds the block and
+ *    SLOT_FREE otherwise (in the slab or in some thread's cache). The byte is
+ *    written only by whoever owns the slot at that moment (the allocating
+ *    thread on pop, the freeing thread on push), so it needs no atomics; it
+ *    is what catches a double free while the block sits in a thread cache.
+ * A page run (sizes above the small classes) is a slab of one slot with
+ * cls == SIZECLASS_LARGE and magic == 0.
+ * This layer takes no locks: callers hold the owning arena's lock for the
+ * bitmap and list fields. */
+#ifndef HS_SLAB_H
+#define HS_SLAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "chunkmap.h"
+#include "compiler.h"
+
+#define SLOT_FREE 0
+#define SLOT_LIVE 1
+
+enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY };
+
+struct arena;
+
+/* A free slot handed between slab, arena and thread cache: its address and
+ * its state byte, so popping it needs no descriptor lookup. */
+struct slot_ref {
+  void *ptr;
+  uint8_t *state;
+};
+
+struct slab {
+  /* Immutable from slab_init until the slab is released. */
+  uintptr_t base;       /* address of slot 0 (the first page) */
+  uint32_t size;        /* slot size */
+  uint32_t magic;       /* reciprocal for slot index; 0 for a page run */
+  uint16_t slots;       /* slots in the slab */
+  uint16_t pages;       /* pages in the slab */
+  uint16_t first_page;  /* index of the first page in its chunk */
+  uint8_t cls;          /* size class, SIZECLASS_LARGE for a page run */
+  uint8_t aligned_run;  /* page run placed for an alignment > 1 page */
+  struct arena *arena;  /* owner */
+  struct chunk *chunk;  /* the chunk holding the pages */
+  uint8_t *state;       /* slots state bytes (after the bitmap) */
+  /* Protected by arena->lock. */
+  uint8_t list;         /* enum slab_list: which arena list holds it */
+  uint16_t nfree;       /* slots free in the bitmap */
+  uint32_t generation;  /* arena fork generation it was made in; older = retired */
+  struct slab *prev, *next;
+  uint64_t bitmap[];
+};
+
+/* Descriptor bytes for a slab of `slots` slots. */
+HS_INLINE size_t slab_desc_size(unsigned slots) {
+  return sizeof(struct slab) + ((slots + 63) / 64) * sizeof(uint64_t) + slots;
+}
+
+/* Set up a descriptor (zeroed by meta) for a fresh slab: all slots free in
+ * the slab, all state bytes SLOT_FREE. `size` and `magic` come from the
+ * class table, or are (run bytes, 0) for a page run. */
+void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_page, unsigned pages,
+               unsigned cls, uint32_t size, uint32_t magic, unsigned slots);
+
+/* The slab owning address p, or NULL (not ours, a free page, or huge). */
+HS_INLINE struct slab *slab_of(const void *p) {
+  uintptr_t e = chunkmap_get(p);
+  if (unlikely(e == 0 || (e & CHUNKMAP_HUGE))) return NULL;
+  const struct chunk *c = (const struct chunk *)e;
+  return c->page_slab[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)];
+}
+
+/* Slot index of p in s; false if p is not the exact start of a slot. */
+HS_INLINE bool slab_slot_index(const struct slab *s, const void *p, uint32_t *idx) {
+  uintptr_t off = (uintptr_t)p - s->base;
+  uint32_t i = (uint32_t)((off * s->magic) >> 32);
+  *idx = i;
+  return (uintptr_t)i * s->size == off && i < s->slots;
+}
+
+/* Move up to `max` free slots out of the bitmap, lowest address first, into
+ * out[]. Returns how many. Caller holds the arena lock. */
+unsigned slab_take(struct slab *s, struct slot_ref *out, unsigned max);
+
+/* Mark slot idx free in the bitmap. Caller holds the arena lock and has
+ * checked the slot was not already free there. */
+HS_INLINE void slab_put(struct slab *s, uint32_t idx) {
+  s->bitmap[idx >> 6] |= (uint64_t)1 << (idx & 63);
+  s->nfree++;
+}
+
+HS_INLINE bool slab_bit_free(const struct slab *s, uint32_t idx) {
+  return (s->bitmap[idx >> 6] >> (idx & 63)) & 1;
+}
+
+#endif

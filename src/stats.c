@@ -1,0 +1,83 @@
+/* stats: see stats.h. */
+#include "stats.h"
+
+#include <string.h>
+#include "arena.h"
+#include "huge.h"
+#include "meta.h"
+#include "compiler.h"
+#include "os.h"
+
+void stats_collect(struct hs_stats *out) {
+  struct arena_stats a;
+  arena_stats_sum(&a);
+  memset(out, 0, sizeof *out);
+  out->small_bytes = a.small_out_bytes;
+  out->large_bytes = a.large_bytes;
+  out->large_count = a.large_count;
+  out->chunk_bytes = a.chunk_bytes;
+  out->slabs = a.slabs;
+  huge_stats(&out->huge_count, &out->huge_bytes);
+  out->cached_chunk_bytes = arena_source_cached_bytes();
+  out->meta_bytes = meta_mapped_bytes();
+  out->arenas = hs_arena_count;
+}
+
+struct text {
+  char *buf;
+  size_t len, cap;
+};
+
+static void put(struct text *t, const char *s) {
+  size_t n = strlen(s);
+  if (t->len + n >= t->cap) n = t->cap - 1 - t->len;
+  memcpy(t->buf + t->len, s, n);
+  t->len += n;
+  t->buf[t->len] = 0;
+}
+
+static void put_num(struct text *t, size_t v) {
+  char num[24];
+  size_t n = os_format_dec(num, v);
+  num[n] = 0;
+  put(t, num);
+}
+
+void stats_print(void) {
+  struct hs_stats s;
+  char buf[2048];
+  struct text t = {buf, 0, sizeof buf};
+  stats_collect(&s);
+  put(&t, "hugeslab " PACKAGE_VERSION " (thp: ");
+  put(&t, os_thp_mode());
+  put(&t, ")\n");
+#define STATS_LINE(name, help) \
+  put(&t, "  " #name " = ");   \
+  put_num(&t, s.name);         \
+  put(&t, "  # " help "\n");
+  STATS_FIELDS(STATS_LINE)
+#undef STATS_LINE
+  os_write_stderr(buf, t.len);
+}
+
+size_t stats_format_xml(char *buf, size_t cap) {
+  struct hs_stats s;
+  struct text t = {buf, 0, cap};
+  buf[0] = 0;
+  stats_collect(&s);
+  put(&t, "<malloc version=\"hugeslab-" PACKAGE_VERSION "\">\n");
+#define STATS_XML(name, help) \
+  put(&t, "<stat name=\"" #name "\" value=\""); \
+  put_num(&t, s.name);                         \
+  put(&t, "\"/>\n");
+  STATS_FIELDS(STATS_XML)
+#undef STATS_XML
+  put(&t, "<total type=\"mmap\" count=\"");
+  put_num(&t, s.huge_count);
+  put(&t, "\" size=\"");
+  put_num(&t, s.huge_bytes);
+  put(&t, "\"/>\n<system type=\"current\" size=\"");
+  put_num(&t, s.chunk_bytes + s.huge_bytes + s.meta_bytes);
+  put(&t, "\"/>\n</malloc>\n");
+  return t.len;
+}

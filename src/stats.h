@@ -1,0 +1,36 @@
+/* stats: the counters a caller can ask for, gathered from every layer, and
+ * the printed reports (malloc_stats text, malloc_info XML). One list of
+ * fields (STATS_FIELDS) produces the struct, the text and the XML. */
+#ifndef HS_STATS_H
+#define HS_STATS_H
+
+#include <stddef.h>
+
+#define STATS_FIELDS(X)                                                         \
+  X(small_bytes, "bytes in small blocks (live or in thread caches)")            \
+  X(large_bytes, "bytes in page runs")                                          \
+  X(large_count, "page runs")                                                   \
+  X(huge_bytes, "bytes in huge mappings")                                       \
+  X(huge_count, "huge mappings")                                                \
+  X(chunk_bytes, "bytes of chunks owned by arenas")                             \
+  X(cached_chunk_bytes, "bytes of purged chunks kept for reuse")                \
+  X(slabs, "slabs and page runs")                                               \
+  X(meta_bytes, "bytes of metadata mapped")                                     \
+  X(arenas, "arenas")
+
+struct hs_stats {
+#define STATS_MEMBER(name, help) size_t name;
+  STATS_FIELDS(STATS_MEMBER)
+#undef STATS_MEMBER
+};
+
+/* Gather a consistent-enough snapshot (each arena read under its lock). */
+void stats_collect(struct hs_stats *out);
+
+/* The malloc_stats() report, written to stderr with write(2). */
+void stats_print(void);
+
+/* The malloc_info() XML into buf (NUL-terminated, truncated to cap). */
+size_t stats_format_xml(char *buf, size_t cap);
+
+#endif

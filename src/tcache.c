@@ -1,0 +1,199 @@
+/* tcache: see tcache.h. Also the allocator's one-time initialisation, since
+ * the first call on the first thread always lands in tcache_alloc_slow or
+ * tcache_free_slow. */
+#include "tcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include "chunkmap.h"
+#include "config.h"
+#include "meta.h"
+#include "os.h"
+
+/* Every stack empty with capacity 0: the fast paths fail over to the slow
+ * ones. BOOT: the thread has no cache yet. DEAD: its cache is gone. */
+static struct tcache tcache_boot = {.mode = TCACHE_BOOT};
+static struct tcache tcache_dead = {.mode = TCACHE_DEAD};
+
+HS_TLS struct tcache *tcache_tls = &tcache_boot;
+
+int hs_initialized;
+static hs_lock init_lock = HS_LOCK_INIT;
+static pthread_key_t tcache_key;
+static int tcache_key_ready;
+
+/* Every live cache, for the forked child's cleanup. */
+static hs_lock list_lock = HS_LOCK_INIT;
+static struct tcache *tcache_list;
+static unsigned next_arena;
+
+void fork_init(void); /* fork.c: registers the atfork handlers */
+
+static void tcache_destroy(void *arg);
+
+void hs_init(void) {
+  if (likely(__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE))) return;
+  hs_lock_acquire(&init_lock);
+  if (!hs_initialized) {
+    os_init();
+    config_init();
+    sizeclass_init();
+    chunkmap_init();
+    arena_init_all(hs_conf.arenas ? hs_conf.arenas : os_cpu_count());
+    /* pthread_key_create takes no memory from malloc in glibc. */
+    tcache_key_ready = pthread_key_create(&tcache_key, tcache_destroy) == 0;
+    __atomic_store_n(&hs_initialized, 1, __ATOMIC_RELEASE);
+    hs_lock_release(&init_lock);
+    /* May allocate (beyond glibc's static handler slots): the allocator is
+     * ready, so that recursion is served normally. */
+    fork_init();
+    return;
+  }
+  hs_lock_release(&init_lock);
+}
+
+static void flush_bin(struct tcache_bin *b, unsigned n) {
+  /* The oldest (bottom) entries go back; the warm top stays. */
+  arena_flush_batch(b->stack, n);
+  memmove(b->stack, b->stack + n, (b->count - n) * sizeof *b->stack);
+  b->count -= n;
+}
+
+static void flush_all(struct tcache *tc) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
+    if (tc->bins[c].count) flush_bin(&tc->bins[c], tc->bins[c].count);
+}
+
+/* Give the calling thread a live cache; on failure it keeps the boot or dead
+ * cache and allocations go straight to an arena. */
+static struct tcache *tcache_create(void) {
+  hs_init();
+  struct tcache *old = tcache_tls;
+  hs_lock_acquire(&list_lock);
+  struct arena *arena = &hs_arenas[next_arena++ % hs_arena_count];
+  hs_lock_release(&list_lock);
+  if (!hs_conf.tcache) {
+    /* No caches: a dead cache bound to arena 0 serves every call directly. */
+    tcache_tls = &tcache_dead;
+    return &tcache_dead;
+  }
+  size_t slots = 0;
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots += sizeclass_table[c].cache_cap;
+  size_t size = sizeof(struct tcache) + slots * sizeof(struct slot_ref);
+  struct tcache *tc = meta_alloc(size);
+  if (!tc) {
+    tcache_tls = old == &tcache_boot ? &tcache_dead : old;
+    return tcache_tls;
+  }
+  tc->desc_size = size;
+  tc->arena = arena;
+  struct slot_ref *next = tc->storage;
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    tc->bins[c].stack = next;
+    tc->bins[c].cap = sizeclass_table[c].cache_cap;
+    next += tc->bins[c].cap;
+  }
+  tc->mode = TCACHE_LIVE;
+  hs_lock_acquire(&list_lock);
+  tc->next = tcache_list;
+  if (tcache_list) tcache_list->prev = tc;
+  tcache_list = tc;
+  hs_lock_release(&list_lock);
+  tcache_tls = tc;
+  /* May allocate (keys beyond glibc's first block): tc is already live. */
+  if (tcache_key_ready) pthread_setspecific(tcache_key, tc);
+  return tc;
+}
+
+static void tcache_unlist(struct tcache *tc) {
+  if (tc->prev) tc->prev->next = tc->next;
+  else tcache_list = tc->next;
+  if (tc->next) tc->next->prev = tc->prev;
+}
+
+/* Thread exit (pthread key destructor): everything cached goes back. */
+static void tcache_destroy(void *arg) {
+  struct tcache *tc = arg;
+  if (!tc || tc->mode != TCACHE_LIVE) return;
+  tcache_tls = &tcache_dead;
+  flush_all(tc);
+  hs_lock_acquire(&list_lock);
+  tcache_unlist(tc);
+  hs_lock_release(&list_lock);
+  meta_free(tc, tc->desc_size);
+}
+
+static struct arena *arena_for_uncached(void) {
+  hs_init();
+  return &hs_arenas[0];
+}
+
+void *tcache_alloc_slow(unsigned cls) {
+  struct tcache *tc = tcache_tls;
+  if (tc->mode == TCACHE_BOOT) tc = tcache_create();
+  if (tc->mode == TCACHE_DEAD) {
+    struct slot_ref r;
+    if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
+    *r.state = SLOT_LIVE;
+    return r.ptr;
+  }
+  struct tcache_bin *b = &tc->bins[cls];
+  if (b->count == 0) {
+    unsigned want = sizeclass_table[cls].batch;
+    b->count = arena_refill(tc->arena, cls, b->stack, want ? want : 1);
+    if (b->count == 0) return NULL;
+  }
+  return tcache_alloc(tc, cls);
+}
+
+void tcache_free_slow(struct slab *s, uint32_t idx) {
+  struct tcache *tc = tcache_tls;
+  if (tc->mode == TCACHE_BOOT) tc = tcache_create();
+  if (tc->mode == TCACHE_DEAD) {
+    s->state[idx] = SLOT_FREE;
+    struct slot_ref r = {(void *)(s->base + (uintptr_t)idx * s->size), &s->state[idx]};
+    arena_flush_batch(&r, 1);
+    return;
+  }
+  struct tcache_bin *b = &tc->bins[s->cls];
+  if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
+  tcache_free(tc, s, idx);
+}
+
+struct arena *tcache_arena(void) {
+  struct tcache *tc = tcache_tls;
+  if (tc->mode == TCACHE_BOOT) tc = tcache_create();
+  return tc->mode == TCACHE_LIVE ? tc->arena : arena_for_uncached();
+}
+
+void tcache_flush_current(void) {
+  struct tcache *tc = tcache_tls;
+  if (tc->mode == TCACHE_LIVE) flush_all(tc);
+}
+
+void tcache_prefork(void) {
+  hs_lock_take_for_fork(&init_lock);
+  hs_lock_take_for_fork(&list_lock);
+}
+
+void tcache_postfork_parent(void) {
+  hs_lock_drop_for_fork(&list_lock);
+  hs_lock_drop_for_fork(&init_lock);
+}
+
+void tcache_postfork_child(void) {
+  hs_lock_reset(&init_lock);
+  hs_lock_reset(&list_lock);
+  struct tcache *self = tcache_tls;
+  struct tcache *tc = tcache_list;
+  while (tc) {
+    struct tcache *next = tc->next;
+    flush_all(tc);
+    if (tc != self) {
+      tcache_unlist(tc);
+      meta_free(tc, tc->desc_size);
+    }
+    tc = next;
+  }
+}

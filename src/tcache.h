@@ -1,0 +1,84 @@
+/* tcache: per-thread stacks of free slots, one per small class.
+ *
+ * A stack is an array of slot_refs in the thread's descriptor (from meta),
+ * never a list threaded through freed blocks. The thread-local pointer starts
+ * at a static cache whose stacks are all empty with capacity 0, so the first
+ * malloc or free on a thread fails its fast path and initialises the thread
+ * (and the whole allocator on the very first call). At thread exit the cache
+ * is flushed to the arenas and the pointer moves to a second static cache
+ * that sends every call straight to the arena.
+ * Ownership: a tcache and its stacks are touched only by their thread, except
+ * in a forked child, where the only surviving thread flushes the others'. */
+#ifndef HS_TCACHE_H
+#define HS_TCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "arena.h"
+#include "compiler.h"
+#include "sizeclass.h"
+#include "slab.h"
+
+enum tcache_mode { TCACHE_BOOT, TCACHE_LIVE, TCACHE_DEAD };
+
+struct tcache_bin {
+  uint32_t count;          /* slots on the stack */
+  uint32_t cap;            /* capacity; 0 in the static caches */
+  struct slot_ref *stack;  /* stack[0..count) */
+};
+
+struct tcache {
+  /* bins[SIZECLASS_LARGE] has capacity 0: page runs are never cached. */
+  struct tcache_bin bins[SIZECLASS_SMALL + 1];
+  struct arena *arena;
+  enum tcache_mode mode;
+  struct tcache *prev, *next; /* every live cache; protected by the list lock */
+  size_t desc_size;
+  struct slot_ref storage[];
+};
+
+extern HS_TLS struct tcache *tcache_tls;
+
+/* The slow half of tcache_alloc: initialises the thread, refills, or serves
+ * a dead thread from its arena directly. NULL + ENOMEM when out of memory. */
+void *tcache_alloc_slow(unsigned cls);
+
+/* Pop a free slot of class cls and mark it LIVE (the malloc fast path). */
+HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
+  struct tcache_bin *b = &tc->bins[cls];
+  if (unlikely(b->count == 0)) return tcache_alloc_slow(cls);
+  struct slot_ref r = b->stack[--b->count];
+  *r.state = SLOT_LIVE;
+  return r.ptr;
+}
+
+/* Push a slot the caller checked was LIVE; marks it FREE. The slow half
+ * (stack full, or a thread not yet live) flushes half the stack first. */
+HS_INLINE bool tcache_free(struct tcache *tc, struct slab *s, uint32_t idx) {
+  struct tcache_bin *b = &tc->bins[s->cls];
+  if (unlikely(b->count >= b->cap)) return false;
+  s->state[idx] = SLOT_FREE;
+  b->stack[b->count].ptr = (void *)(s->base + (uintptr_t)idx * s->size);
+  b->stack[b->count].state = &s->state[idx];
+  b->count++;
+  return true;
+}
+void tcache_free_slow(struct slab *s, uint32_t idx);
+
+/* The calling thread's arena (initialising the thread if needed). */
+struct arena *tcache_arena(void);
+
+/* Return every cached slot of the calling thread to the arenas. */
+void tcache_flush_current(void);
+
+/* One-time global initialisation; safe to call from any entry point. */
+void hs_init(void);
+extern int hs_initialized;
+
+/* fork.c */
+void tcache_prefork(void);
+void tcache_postfork_parent(void);
+/* Child: flush and free every cache but the calling thread's. */
+void tcache_postfork_child(void);
+
+#endif

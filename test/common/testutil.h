@@ -1,0 +1,70 @@
+/* Shared helpers for hugeslab's test programs.
+ *
+ * A test is one program: exit 0 = pass, 77 = skip, anything else = fail.
+ * Every test calls test_require_hugeslab() first, so a run in which the
+ * library was not actually linked or preloaded fails instead of silently
+ * testing glibc. Setting HS_TEST_ANY_MALLOC=1 lifts that check, to validate a
+ * test against glibc itself. */
+#ifndef HS_TESTUTIL_H
+#define HS_TESTUTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_MSG(cond, ...)                                                   \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fputc('\n', stderr);                                                     \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+/* Keep the compiler from proving a pointer unused and dropping its malloc. */
+static inline void *test_opaque(void *p) {
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+/* 1 if libhugeslab.so is mapped into this process or its symbols are linked in. */
+static inline int test_hugeslab_present(void) {
+  FILE *maps = fopen("/proc/self/maps", "r");
+  char line[4096];
+  int found = 0;
+  if (!maps) return 0;
+  while (fgets(line, sizeof line, maps))
+    if (strstr(line, "libhugeslab")) { found = 1; break; }
+  fclose(maps);
+  return found;
+}
+
+static inline void test_require_hugeslab(void) {
+  const char *any = getenv("HS_TEST_ANY_MALLOC");
+  if (any && strcmp(any, "1") == 0) return;
+  if (!test_hugeslab_present()) {
+    fprintf(stderr, "FAIL: libhugeslab is not mapped into this test process\n");
+    exit(1);
+  }
+}
+
+/* Deterministic PRNG (splitmix64) so failures reproduce. */
+static inline uint64_t test_rand(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+#endif

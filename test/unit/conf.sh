@@ -1,0 +1,33 @@
+#!/bin/bash
+# HUGESLAB_CONF: a bad key or value warns exactly once (one line naming it),
+# the defaults stay for it, and the valid keys beside it still apply
+# (stats:1 prints the report at exit; arenas:3 shows in it).
+set -eu
+probe="$HS_BUILDDIR/test/unit/conf_probe"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; echo "--- stderr:"; cat "$tmp/err"; exit 1; }
+
+run() { HUGESLAB_CONF="$1" "$probe" >"$tmp/out" 2>"$tmp/err" || fail "probe exited non-zero with HUGESLAB_CONF=$1"; grep -qx "probe ok" "$tmp/out" || fail "probe output wrong"; }
+
+run "arenas:3,stats:1"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "arenas:3 / stats:1 not applied"
+[ "$(grep -c '^hugeslab: HUGESLAB_CONF' "$tmp/err" || true)" = 0 ] || fail "warning for a valid configuration"
+
+run "bogus:1,arenas:3,stats:1"
+[ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "expected exactly one warning line"
+grep -qx "hugeslab: HUGESLAB_CONF: unknown key 'bogus' ignored, default kept" "$tmp/err" || fail "unknown key not named"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "valid keys beside a bad one not applied"
+
+run "arenas:x,stats:1"
+grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'arenas:x' ignored, default kept" "$tmp/err" || fail "bad value not named"
+grep -q '^  arenas = 3 ' "$tmp/err" && fail "bad value applied"
+
+run "thp:sometimes"
+[ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "bad thp value: expected one warning"
+
+for v in "thp:never" "thp:always" "thp:auto,thp_min_mb:0" "tcache:0" "arenas:1"; do
+  run "$v"
+  [ ! -s "$tmp/err" ] || fail "unexpected stderr for $v"
+done
+echo "conf: all cases passed"

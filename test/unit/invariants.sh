@@ -1,0 +1,51 @@
+#!/bin/bash
+# Structural invariants of DESIGN.md that a grep or the linker can prove:
+#  - only src/os.c talks to the kernel (no mmap/madvise/... elsewhere);
+#  - each layer includes only layers below it (DESIGN.md's order);
+#  - the library imports nothing that can call malloc (invariant 3): its
+#    undefined symbols are all on an allow-list of non-allocating functions;
+#  - initial-exec TLS: no __tls_get_addr import (invariant 4).
+set -eu
+src="$HS_SRCDIR/src"
+lib="$HUGESLAB_LIB"
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+# 1. kernel calls only in os.c
+calls='\b(mmap|munmap|mremap|madvise|mprotect|brk|sbrk|syscall|open|openat|read|write|close|sched_getaffinity|prctl)[[:space:]]*\('
+for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
+  [ "$(basename "$f")" = os.c ] && continue
+  if grep -nE "$calls" "$f" | grep -v '^\s*[0-9]*:\s*/\?\*' >/dev/null; then
+    grep -nE "$calls" "$f" | sed "s|^|$(basename "$f"):|"
+    bad "$(basename "$f") makes a kernel call outside os.c"
+  fi
+done
+
+# 2. layer order (lowest first); a file may include only its own or lower layers.
+order=(compiler lock os meta chunkmap sizeclass slab config arena huge tcache fork stats api api_new)
+rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
+for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
+  name=$(basename "$f"); layer=${name%.*}
+  me=$(rank "$layer")
+  [ "$me" -ge 0 ] || { bad "$name is not a layer listed in DESIGN.md's order"; continue; }
+  for inc in $(grep -oE '^#include "[a-z_]+\.h"' "$f" | sed -E 's/.*"([a-z_]+)\.h"/\1/'); do
+    [ "$inc" = build-config ] && continue
+    r=$(rank "$inc")
+    [ "$r" -ge 0 ] || continue
+    [ "$r" -le "$me" ] || bad "$name (layer $layer) includes $inc.h, a higher layer"
+  done
+done
+
+# 3. imports: nothing that allocates (no stdio but malloc_info's fputs, no dlsym, no getenv).
+allow='^(mmap|munmap|madvise|mprotect|write|read|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|pthread_(mutex_lock|mutex_unlock|mutex_init|self|equal|key_create|setspecific|atfork)|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
+while read -r sym; do
+  base=${sym%%@*}
+  [[ "$base" =~ $allow ]] || bad "libhugeslab imports $sym (not on the non-allocating allow-list)"
+done < <(nm -D --undefined-only "$lib" | awk '{print $2}')
+
+# 4. TLS
+if nm -D --undefined-only "$lib" | grep -q __tls_get_addr; then bad "imports __tls_get_addr (TLS not initial-exec)"; fi
+readelf -d "$lib" | grep -q STATIC_TLS || bad "no STATIC_TLS flag: thread-cache pointer is not initial-exec"
+
+[ "$fail" = 0 ] && echo "invariants: all hold"
+exit "$fail"
