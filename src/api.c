@@ -30,18 +30,21 @@
 /* ---- routing helpers ------------------------------------------------------ */
 
 /* Page run or huge mapping for n > small (or an alignment small slots cannot
- * give). NULL + ENOMEM. */
-static HS_NOINLINE void *alloc_big(size_t n, size_t align) {
+ * give). NULL + ENOMEM. *zeroed tells whether the memory is known zero. */
+static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) {
+  *zeroed = false;
   if (unlikely(n > PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
   }
-  if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
-    hs_init();
-    return arena_alloc_large(tcache_arena(), n, align);
-  }
   hs_init();
-  return huge_alloc(n, align);
+  if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) return arena_alloc_large(tcache_arena(), n, align);
+  return huge_alloc(n, align, zeroed);
+}
+
+static void *alloc_big(size_t n, size_t align) {
+  bool zeroed;
+  return alloc_big_zeroed(n, align, &zeroed);
 }
 
 void *hs_api_alloc_aligned(size_t align, size_t n) {
@@ -138,9 +141,14 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (n > SIZECLASS_LARGE_MAX) return alloc_big(n, HS_MIN_ALIGN); /* fresh mapping: zero */
-  void *p = malloc(n);
-  if (likely(p)) memset(p, 0, n);
+  if (n <= SIZECLASS_SMALL_MAX) {
+    void *p = tcache_alloc(tcache_tls, sizeclass_of(n));
+    if (likely(p)) memset(p, 0, n);
+    return p;
+  }
+  bool zeroed;
+  void *p = alloc_big_zeroed(n, HS_MIN_ALIGN, &zeroed);
+  if (p && !zeroed) memset(p, 0, n);
   return p;
 }
 
@@ -157,7 +165,7 @@ HS_EXPORT void *realloc(void *p, size_t n) {
     return NULL;
   }
   bool keep;
-  if (b.huge) keep = n > SIZECLASS_LARGE_MAX && n <= b.usable && n > b.usable / 2;
+  if (b.huge) keep = n > SIZECLASS_LARGE_MAX && huge_resize(b.huge, n);
   else if (b.slab->cls == SIZECLASS_LARGE)
     keep = n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages;
   else keep = n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b.slab->cls;
@@ -241,7 +249,7 @@ HS_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
   hs_init();
   tcache_flush_current();
-  size_t released = 0;
+  size_t released = huge_trim();
   for (unsigned i = 0; i < hs_arena_count; i++) released += arena_trim(&hs_arenas[i]);
   return released > 0;
 }

@@ -1,7 +1,8 @@
 /* fork: pthread_atfork handlers.
  *
- * prepare takes every allocator lock in the one global order (init and
- * thread-cache list, arenas by index, chunk source, meta) and then lets the
+ * prepare takes glibc's stdio list lock (as glibc's own malloc does), then
+ * every allocator lock in the one global order (init and
+ * thread-cache list, arenas by index, chunk source, huge cache, meta) and then lets the
  * forking thread through them (lock.h), so atfork handlers registered around
  * ours may allocate. In the child every lock is reset, partially used slabs
  * are retired so the child's allocations go to fresh slabs (the parent's

@@ -3,50 +3,115 @@
 
 #include <errno.h>
 #include "chunkmap.h"
+#include "lock.h"
 #include "meta.h"
 #include "os.h"
 
+/* Cache bounds: blocks kept after free, and their committed bytes. */
+#define HUGE_CACHE_COUNT 8
+#define HUGE_CACHE_BYTES ((size_t)64 << 20)
+
 static size_t huge_count, huge_bytes; /* atomics */
 
-void *huge_alloc(size_t size, size_t align) {
-  if (align < HS_CHUNK) align = HS_CHUNK;
-  if (size == 0) size = 1; /* a unique block of one page */
-  size_t usable = HS_ALIGN_UP(size, HS_PAGE);
-  /* [guard][pad to alignment][usable][guard]: the guard page before the
-   * usable start lies inside the alignment slack of the reservation. */
-  size_t span = usable + align + HS_PAGE;
-  if (usable < size || span < usable || size > PTRDIFF_MAX) {
-    errno = ENOMEM;
-    return NULL;
-  }
+/* Freed blocks, most recent first. Protected by huge_lock. */
+static hs_lock huge_lock = HS_LOCK_INIT;
+static struct huge_block *cache;
+static size_t cache_count, cache_bytes;
+
+/* Room a reservation leaves for growth: as much again, at least 8 MiB. */
+static size_t growth_room(size_t usable) {
+  size_t room = usable < ((size_t)8 << 20) ? (size_t)8 << 20 : usable;
+  return room > ((size_t)1 << 40) ? (size_t)1 << 40 : room;
+}
+
+static void unmap_block(struct huge_block *h) {
+  os_release(h->map_base, h->map_size);
+  meta_free(h, sizeof *h);
+}
+
+/* A cached block that fits, taken out of the cache, or NULL. A block fits if
+ * it is aligned, can hold `usable` and would not waste more than half. */
+static struct huge_block *cache_take(size_t usable, size_t align) {
+  struct huge_block **link, *h;
+  hs_lock_acquire(&huge_lock);
+  for (link = &cache; (h = *link); link = &h->next)
+    if (((uintptr_t)h->ptr & (align - 1)) == 0 && usable <= h->capacity && h->usable / 2 <= usable) {
+      *link = h->next;
+      cache_count--;
+      cache_bytes -= h->usable;
+      break;
+    }
+  hs_lock_release(&huge_lock);
+  return h;
+}
+
+/* A new reservation with `room` bytes of growth space; NULL when the kernel
+ * (or RLIMIT_AS) refuses. */
+static struct huge_block *map_block(size_t usable, size_t align, size_t room) {
+  size_t capacity = usable + room;
+  /* [guard][pad < align][capacity][guard] */
+  size_t span = capacity + align + HS_PAGE;
+  if (capacity < usable || span < capacity) return NULL;
   struct huge_block *h = meta_alloc(sizeof *h);
   if (!h) return NULL;
   char *raw = os_reserve(span, HS_PAGE);
   if (!raw) {
     meta_free(h, sizeof *h);
-    errno = ENOMEM;
     return NULL;
   }
   char *start = (char *)HS_ALIGN_UP((uintptr_t)raw + HS_PAGE, align);
   char *map_base = start - HS_PAGE;
-  char *map_end = start + usable + HS_PAGE;
+  char *map_end = start + capacity + HS_PAGE;
   if (map_base > raw) os_release(raw, (size_t)(map_base - raw));
   if (raw + span > map_end) os_release(map_end, (size_t)(raw + span - map_end));
-  if (!os_commit(start, usable)) {
-    os_release(map_base, (size_t)(map_end - map_base));
-    meta_free(h, sizeof *h);
+  h->ptr = start;
+  h->usable = 0;
+  h->capacity = capacity;
+  h->map_base = map_base;
+  h->map_size = (size_t)(map_end - map_base);
+  return h;
+}
+
+/* Commit or give back pages so that exactly `usable` bytes are usable. */
+static bool set_usable(struct huge_block *h, size_t usable) {
+  char *p = h->ptr;
+  if (usable > h->usable) {
+    if (!os_commit(p + h->usable, usable - h->usable)) return false;
+    os_hugepage(p, usable, usable >= HS_CHUNK);
+  } else if (usable < h->usable) {
+    os_purge(p + usable, h->usable - usable);
+    os_guard(p + usable, h->usable - usable);
+  }
+  h->usable = usable;
+  return true;
+}
+
+void *huge_alloc(size_t size, size_t align, bool *zeroed) {
+  if (align < HS_CHUNK) align = HS_CHUNK;
+  if (size == 0) size = 1; /* a unique block of one page */
+  size_t usable = HS_ALIGN_UP(size, HS_PAGE);
+  if (usable < size || size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
   }
-  os_hugepage(start, usable, usable >= HS_CHUNK);
-  h->ptr = start;
-  h->usable = usable;
-  h->map_base = map_base;
-  h->map_size = (size_t)(map_end - map_base);
-  chunkmap_set(start, usable, (uintptr_t)h | CHUNKMAP_HUGE);
+  struct huge_block *h = cache_take(usable, align);
+  bool fresh = h == NULL;
+  if (fresh) h = map_block(usable, align, growth_room(usable));
+  if (!h) {
+    /* Short of address space: no growth room, and the cache's space back. */
+    huge_trim();
+    h = map_block(usable, align, 0);
+  }
+  if (!h || (usable > h->usable && !set_usable(h, usable))) {
+    if (h) unmap_block(h);
+    errno = ENOMEM;
+    return NULL;
+  }
+  *zeroed = fresh;
+  chunkmap_set(h->ptr, h->usable, (uintptr_t)h | CHUNKMAP_HUGE);
   __atomic_add_fetch(&huge_count, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&huge_bytes, usable, __ATOMIC_RELAXED);
-  return start;
+  __atomic_add_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
+  return h->ptr;
 }
 
 struct huge_block *huge_lookup(uintptr_t entry, const void *p) {
@@ -55,15 +120,80 @@ struct huge_block *huge_lookup(uintptr_t entry, const void *p) {
   return h->ptr == p ? h : NULL;
 }
 
+bool huge_resize(struct huge_block *h, size_t size) {
+  size_t usable = HS_ALIGN_UP(size, HS_PAGE);
+  if (usable < size || usable > h->capacity) return false;
+  if (usable <= h->usable && usable > h->usable / 2) return true;
+  size_t old = h->usable;
+  if (!set_usable(h, usable)) return false;
+  if (usable > old) {
+    chunkmap_set(h->ptr, usable, (uintptr_t)h | CHUNKMAP_HUGE);
+    __atomic_add_fetch(&huge_bytes, usable - old, __ATOMIC_RELAXED);
+  } else {
+    /* ptr is 2 MiB aligned: regions past the last usable one are no longer ours. */
+    size_t keep = HS_ALIGN_UP(usable, HS_CHUNK);
+    if (old > keep) chunkmap_set((char *)h->ptr + keep, old - keep, 0);
+    __atomic_sub_fetch(&huge_bytes, old - usable, __ATOMIC_RELAXED);
+  }
+  return true;
+}
+
 void huge_free(struct huge_block *h) {
   chunkmap_set(h->ptr, h->usable, 0);
   __atomic_sub_fetch(&huge_count, 1, __ATOMIC_RELAXED);
   __atomic_sub_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
-  os_release(h->map_base, h->map_size);
-  meta_free(h, sizeof *h);
+  if (h->usable > HUGE_CACHE_BYTES) {
+    unmap_block(h);
+    return;
+  }
+  struct huge_block *evict = NULL;
+  hs_lock_acquire(&huge_lock);
+  h->next = cache;
+  cache = h;
+  cache_count++;
+  cache_bytes += h->usable;
+  /* Over a bound: the oldest blocks go (they are at the tail). */
+  while (cache_count > HUGE_CACHE_COUNT || cache_bytes > HUGE_CACHE_BYTES) {
+    struct huge_block **link = &cache;
+    while ((*link)->next) link = &(*link)->next;
+    struct huge_block *old = *link;
+    *link = NULL;
+    cache_count--;
+    cache_bytes -= old->usable;
+    old->next = evict;
+    evict = old;
+  }
+  hs_lock_release(&huge_lock);
+  while (evict) {
+    struct huge_block *next = evict->next;
+    unmap_block(evict);
+    evict = next;
+  }
 }
 
-void huge_stats(size_t *count, size_t *bytes) {
+size_t huge_trim(void) {
+  hs_lock_acquire(&huge_lock);
+  struct huge_block *list = cache;
+  size_t bytes = cache_bytes;
+  cache = NULL;
+  cache_count = cache_bytes = 0;
+  hs_lock_release(&huge_lock);
+  while (list) {
+    struct huge_block *next = list->next;
+    unmap_block(list);
+    list = next;
+  }
+  return bytes;
+}
+
+void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes) {
   *count = __atomic_load_n(&huge_count, __ATOMIC_RELAXED);
   *bytes = __atomic_load_n(&huge_bytes, __ATOMIC_RELAXED);
+  hs_lock_acquire(&huge_lock);
+  *cached_bytes = cache_bytes;
+  hs_lock_release(&huge_lock);
 }
+
+void huge_prefork(void) { hs_lock_take_for_fork(&huge_lock); }
+void huge_postfork_parent(void) { hs_lock_drop_for_fork(&huge_lock); }
+void huge_postfork_child(void) { hs_lock_reset(&huge_lock); }

@@ -1,34 +1,55 @@
 /* huge: allocations above the largest page run, each in its own mapping.
  *
- * Layout: [guard page][usable pages, start aligned to 2 MiB or more][guard
- * page]. The usable part starts on a 2 MiB boundary so it can be backed by
- * huge pages and so no two huge blocks share a chunk-map entry; every entry
- * it covers points at its descriptor (tagged CHUNKMAP_HUGE). The descriptor
- * (in meta) is owned by the block's user: freeing clears the entries first. */
+ * Layout of a reservation: [guard page][pad to alignment][usable pages]
+ * [reserve, PROT_NONE, at least one page]. The usable part starts on a 2 MiB
+ * boundary (or the requested alignment) so it can be backed by huge pages and
+ * no two huge blocks share a chunk-map entry; every entry it covers points at
+ * its descriptor (tagged CHUNKMAP_HUGE). The PROT_NONE pages after the usable
+ * part are both the trailing guard and room for realloc to grow in place.
+ * Freed blocks are kept in a small cache (bounded in count and bytes) and
+ * reused for requests that fit, so a program that repeatedly allocates big
+ * blocks does not pay mmap, munmap and page faults each time.
+ * A live block's descriptor is owned by its user; the cache by huge_lock. */
 #ifndef HS_HUGE_H
 #define HS_HUGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct huge_block {
-  void *ptr;          /* usable start */
-  size_t usable;      /* usable bytes (whole pages) */
-  void *map_base;     /* whole mapping, guards included */
+  void *ptr;             /* usable start */
+  size_t usable;         /* committed usable bytes (whole pages) */
+  size_t capacity;       /* usable bytes the reservation can grow to */
+  void *map_base;        /* whole reservation, guards included */
   size_t map_size;
+  struct huge_block *next; /* cache link; protected by huge_lock */
 };
 
 /* A huge block of at least `size` bytes aligned to `align` (power of two);
- * NULL + ENOMEM on overflow or when the kernel refuses. Memory is zero. */
-void *huge_alloc(size_t size, size_t align);
+ * NULL + ENOMEM on overflow or when the kernel refuses. *zeroed tells whether
+ * its memory is known to be zero. */
+void *huge_alloc(size_t size, size_t align, bool *zeroed);
 
 /* The descriptor for chunk-map entry e if p is its block's start, else NULL. */
 struct huge_block *huge_lookup(uintptr_t entry, const void *p);
 
-/* Unmap a huge block. Keeps errno. */
+/* Resize in place to at least `size` bytes if the reservation allows (growing
+ * commits more pages, shrinking by more than half gives pages back). */
+bool huge_resize(struct huge_block *h, size_t size);
+
+/* Free a huge block (into the cache, or unmapped). Keeps errno. */
 void huge_free(struct huge_block *h);
 
-/* Live huge blocks and their usable bytes. */
-void huge_stats(size_t *count, size_t *bytes);
+/* Drop every cached block. Returns bytes given back. */
+size_t huge_trim(void);
+
+/* Live huge blocks and their usable bytes; cached bytes. */
+void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes);
+
+/* fork.c */
+void huge_prefork(void);
+void huge_postfork_parent(void);
+void huge_postfork_child(void);
 
 #endif

@@ -17,7 +17,7 @@ void stats_collect(struct hs_stats *out) {
   out->large_count = a.large_count;
   out->chunk_bytes = a.chunk_bytes;
   out->slabs = a.slabs;
-  huge_stats(&out->huge_count, &out->huge_bytes);
+  huge_stats(&out->huge_count, &out->huge_bytes, &out->cached_huge_bytes);
   out->cached_chunk_bytes = arena_source_cached_bytes();
   out->meta_bytes = meta_mapped_bytes();
   out->arenas = hs_arena_count;

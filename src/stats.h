@@ -14,6 +14,7 @@
   X(huge_count, "huge mappings")                                                \
   X(chunk_bytes, "bytes of chunks owned by arenas")                             \
   X(cached_chunk_bytes, "bytes of purged chunks kept for reuse")                \
+  X(cached_huge_bytes, "bytes of freed huge mappings kept for reuse")           \
   X(slabs, "slabs and page runs")                                               \
   X(meta_bytes, "bytes of metadata mapped")                                     \
   X(arenas, "arenas")

@@ -185,12 +185,19 @@ void tcache_postfork_parent(void) {
 void tcache_postfork_child(void) {
   hs_lock_reset(&init_lock);
   hs_lock_reset(&list_lock);
+  /* The other threads' caches may have been caught mid-update by fork()
+   * (a flush whose slots are back in their slabs but still counted on the
+   * stack), so their slots cannot be trusted: they stay out of their slabs
+   * for the child's lifetime (counted as in use) and only the descriptors
+   * are reclaimed. The forking thread's own cache is consistent; its slots go
+   * back so the child does not fill holes in the parent's pages. */
   struct tcache *self = tcache_tls;
   struct tcache *tc = tcache_list;
   while (tc) {
     struct tcache *next = tc->next;
-    flush_all(tc);
-    if (tc != self) {
+    if (tc == self) {
+      flush_all(tc);
+    } else {
       tcache_unlist(tc);
       meta_free(tc, tc->desc_size);
     }

@@ -8,7 +8,7 @@
  * is flushed to the arenas and the pointer moves to a second static cache
  * that sends every call straight to the arena.
  * Ownership: a tcache and its stacks are touched only by their thread, except
- * in a forked child, where the only surviving thread flushes the others'. */
+ * in a forked child, where the surviving thread frees the others' descriptors. */
 #ifndef HS_TCACHE_H
 #define HS_TCACHE_H
 
@@ -78,7 +78,7 @@ extern int hs_initialized;
 /* fork.c */
 void tcache_prefork(void);
 void tcache_postfork_parent(void);
-/* Child: flush and free every cache but the calling thread's. */
+/* Child: flush the calling thread's cache, drop every other one. */
 void tcache_postfork_child(void);
 
 #endif
