@@ -27,8 +27,8 @@ struct chunk {
 
 /* Entries covering the 47-bit user address space. 0 before chunkmap_init(),
  * so every lookup then answers "not ours". */
-extern uintptr_t chunkmap_entries;
-extern uintptr_t *chunkmap_table;
+extern uintptr_t chunkmap_entries HS_HIDDEN;
+extern uintptr_t *chunkmap_table HS_HIDDEN;
 
 /* Reserve the table. Called once from the global init. */
 void chunkmap_init(void);

@@ -5,6 +5,8 @@
 #include "build-config.h"
 
 #define HS_EXPORT __attribute__((visibility("default")))
+/* On extern data read by fast paths: addressed directly, not via the GOT. */
+#define HS_HIDDEN __attribute__((visibility("hidden")))
 #define HS_NOINLINE __attribute__((noinline))
 #define HS_COLD __attribute__((cold, noinline))
 #define HS_NORETURN __attribute__((noreturn))

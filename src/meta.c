@@ -4,6 +4,7 @@
 #include "meta.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include "lock.h"
 #include "os.h"
@@ -57,12 +58,8 @@ static void *meta_bump(size_t size) {
   return p;
 }
 
-void *meta_alloc(size_t size) {
-  size = HS_ALIGN_UP(size, META_GRAIN);
-  if (size == 0 || size > META_MAX) {
-    errno = ENOMEM;
-    return NULL;
-  }
+/* A block of the rounded size; *recycled says whether it may hold old data. */
+static void *meta_take(size_t size, bool *recycled) {
   size_t cls = size / META_GRAIN;
   hs_lock_acquire(&meta_state.lock);
   struct meta_free_block *b = meta_state.free[cls];
@@ -71,12 +68,32 @@ void *meta_alloc(size_t size) {
     meta_state.free[cls] = b->next;
     p = b;
   } else {
-    p = meta_bump(size);
-    hs_lock_release(&meta_state.lock);
-    return p; /* fresh pages are already zero */
+    p = meta_bump(size); /* fresh pages are already zero */
   }
   hs_lock_release(&meta_state.lock);
-  memset(p, 0, size);
+  *recycled = b != NULL;
+  return p;
+}
+
+void *meta_alloc_uninit(size_t size) {
+  size = HS_ALIGN_UP(size, META_GRAIN);
+  if (size == 0 || size > META_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool recycled;
+  return meta_take(size, &recycled);
+}
+
+void *meta_alloc(size_t size) {
+  size = HS_ALIGN_UP(size, META_GRAIN);
+  if (size == 0 || size > META_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool recycled;
+  void *p = meta_take(size, &recycled);
+  if (p && recycled) memset(p, 0, size);
   return p;
 }
 

@@ -13,6 +13,10 @@
  * with errno = ENOMEM. Thread-safe. */
 void *meta_alloc(size_t size);
 
+/* Like meta_alloc, but a recycled block is not zeroed (a fresh one is):
+ * for descriptors whose large tails are written before they are read. */
+void *meta_alloc_uninit(size_t size);
+
 /* Give back a block from meta_alloc of the same `size`. */
 void meta_free(void *p, size_t size);
 

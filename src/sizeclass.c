@@ -6,7 +6,7 @@ uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
 
 #define SLAB_MAX_PAGES 32
 #define SLAB_TARGET_SLOTS 64
-#define CACHE_BYTES ((size_t)32 << 10)
+#define CACHE_BYTES ((size_t)64 << 10)
 #define CACHE_MAX 128
 #define CACHE_MIN 8
 

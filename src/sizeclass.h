@@ -27,8 +27,8 @@ struct sizeclass_info {
   uint16_t batch;     /* slots moved per refill or flush */
 };
 
-extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL];
-extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL] HS_HIDDEN;
+extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;
 
 /* Fill the tables. Idempotent; needs no memory. */
 void sizeclass_init(void);

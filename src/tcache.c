@@ -23,6 +23,9 @@ static hs_lock init_lock = HS_LOCK_INIT;
 static pthread_key_t tcache_key;
 static int tcache_key_ready;
 
+/* Slots a thread's first refill of a class takes (then doubling). */
+#define TCACHE_FIRST_FILL 2
+
 /* Every live cache, for the forked child's cleanup. */
 static hs_lock list_lock = HS_LOCK_INIT;
 static struct tcache *tcache_list;
@@ -81,7 +84,10 @@ static struct tcache *tcache_create(void) {
   size_t slots = 0;
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots += sizeclass_table[c].cache_cap;
   size_t size = sizeof(struct tcache) + slots * sizeof(struct slot_ref);
-  struct tcache *tc = meta_alloc(size);
+  /* The stacks are written before they are read: only the header is zeroed,
+   * so a recycled descriptor does not touch pages it will not use. */
+  struct tcache *tc = meta_alloc_uninit(size);
+  if (tc) memset(tc, 0, sizeof *tc);
   if (!tc) {
     tcache_tls = old == &tcache_boot ? &tcache_dead : old;
     return tcache_tls;
@@ -92,6 +98,7 @@ static struct tcache *tcache_create(void) {
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     tc->bins[c].stack = next;
     tc->bins[c].cap = sizeclass_table[c].cache_cap;
+    tc->bins[c].fill = TCACHE_FIRST_FILL;
     next += tc->bins[c].cap;
   }
   tc->mode = TCACHE_LIVE;
@@ -140,9 +147,12 @@ void *tcache_alloc_slow(unsigned cls) {
   }
   struct tcache_bin *b = &tc->bins[cls];
   if (b->count == 0) {
-    unsigned want = sizeclass_table[cls].batch;
-    b->count = arena_refill(tc->arena, cls, b->stack, want ? want : 1);
+    unsigned batch = sizeclass_table[cls].batch;
+    unsigned want = b->fill < batch ? b->fill : batch;
+    if (want == 0) want = 1;
+    b->count = arena_refill(tc->arena, cls, b->stack, want);
     if (b->count == 0) return NULL;
+    if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
   }
   return tcache_alloc(tc, cls);
 }
@@ -158,7 +168,7 @@ void tcache_free_slow(struct slab *s, uint32_t idx) {
   }
   struct tcache_bin *b = &tc->bins[s->cls];
   if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
-  tcache_free(tc, s, idx);
+  tcache_free(tc, s->cls, (void *)(s->base + (uintptr_t)idx * s->size), &s->state[idx]);
 }
 
 struct arena *tcache_arena(void) {

@@ -23,7 +23,10 @@ enum tcache_mode { TCACHE_BOOT, TCACHE_LIVE, TCACHE_DEAD };
 
 struct tcache_bin {
   uint32_t count;          /* slots on the stack */
-  uint32_t cap;            /* capacity; 0 in the static caches */
+  uint16_t cap;            /* capacity; 0 in the static caches */
+  uint16_t fill;           /* slots the next refill takes: starts small and
+                              doubles up to the class batch, so a thread that
+                              uses a class a little holds few of its slots */
   struct slot_ref *stack;  /* stack[0..count) */
 };
 
@@ -37,7 +40,7 @@ struct tcache {
   struct slot_ref storage[];
 };
 
-extern HS_TLS struct tcache *tcache_tls;
+extern HS_TLS struct tcache *tcache_tls HS_HIDDEN;
 
 /* The slow half of tcache_alloc: initialises the thread, refills, or serves
  * a dead thread from its arena directly. NULL + ENOMEM when out of memory. */
@@ -52,14 +55,15 @@ HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
   return r.ptr;
 }
 
-/* Push a slot the caller checked was LIVE; marks it FREE. The slow half
- * (stack full, or a thread not yet live) flushes half the stack first. */
-HS_INLINE bool tcache_free(struct tcache *tc, struct slab *s, uint32_t idx) {
-  struct tcache_bin *b = &tc->bins[s->cls];
+/* Push block p, whose state byte *state the caller found LIVE, marking it
+ * FREE (the free fast path). False when the stack is full or the thread has
+ * no live cache: the caller then takes tcache_free_slow. */
+HS_INLINE bool tcache_free(struct tcache *tc, unsigned cls, void *p, uint8_t *state) {
+  struct tcache_bin *b = &tc->bins[cls];
   if (unlikely(b->count >= b->cap)) return false;
-  s->state[idx] = SLOT_FREE;
-  b->stack[b->count].ptr = (void *)(s->base + (uintptr_t)idx * s->size);
-  b->stack[b->count].state = &s->state[idx];
+  *state = SLOT_FREE;
+  b->stack[b->count].ptr = p;
+  b->stack[b->count].state = state;
   b->count++;
   return true;
 }
