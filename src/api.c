@@ -130,7 +130,7 @@ HS_EXPORT void free(void *p) {
   struct slab *s = slab_of(p);
   uint32_t idx;
   if (likely(s && slab_slot_index(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
-             tcache_free(tcache_tls, s->cls, p, &s->state[idx])))
+             tcache_free(tcache_tls, s, p, &s->state[idx])))
     return;
   free_slow(p, "free");
 }

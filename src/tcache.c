@@ -63,9 +63,15 @@ static void flush_bin(struct tcache_bin *b, unsigned n) {
   b->count -= n;
 }
 
+static void flush_remote(struct tcache *tc) {
+  arena_flush_batch(tc->remote, tc->nremote);
+  tc->nremote = 0;
+}
+
 static void flush_all(struct tcache *tc) {
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
     if (tc->bins[c].count) flush_bin(&tc->bins[c], tc->bins[c].count);
+  if (tc->nremote) flush_remote(tc);
 }
 
 /* Give the calling thread a live cache; on failure it keeps the boot or dead
@@ -166,9 +172,17 @@ void tcache_free_slow(struct slab *s, uint32_t idx) {
     arena_flush_batch(&r, 1);
     return;
   }
+  void *p = (void *)(s->base + (uintptr_t)idx * s->size);
+  if (s->arena != tc->arena) {
+    s->state[idx] = SLOT_FREE;
+    tc->remote[tc->nremote].ptr = p;
+    tc->remote[tc->nremote].state = &s->state[idx];
+    if (++tc->nremote == TCACHE_REMOTE_CAP) flush_remote(tc);
+    return;
+  }
   struct tcache_bin *b = &tc->bins[s->cls];
   if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
-  tcache_free(tc, s->cls, (void *)(s->base + (uintptr_t)idx * s->size), &s->state[idx]);
+  tcache_free(tc, s, p, &s->state[idx]);
 }
 
 struct arena *tcache_arena(void) {

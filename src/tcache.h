@@ -30,10 +30,17 @@ struct tcache_bin {
   struct slot_ref *stack;  /* stack[0..count) */
 };
 
+#define TCACHE_REMOTE_CAP 32
+
 struct tcache {
   /* bins[SIZECLASS_LARGE] has capacity 0: page runs are never cached. */
   struct tcache_bin bins[SIZECLASS_SMALL + 1];
   struct arena *arena;
+  /* Freed blocks of other arenas, returned to them in batches rather than
+   * reused here: reusing a block another thread allocated puts two threads
+   * on one cache line (false sharing). */
+  unsigned nremote;
+  struct slot_ref remote[TCACHE_REMOTE_CAP];
   enum tcache_mode mode;
   struct tcache *prev, *next; /* every live cache; protected by the list lock */
   size_t desc_size;
@@ -55,12 +62,13 @@ HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
   return r.ptr;
 }
 
-/* Push block p, whose state byte *state the caller found LIVE, marking it
- * FREE (the free fast path). False when the stack is full or the thread has
- * no live cache: the caller then takes tcache_free_slow. */
-HS_INLINE bool tcache_free(struct tcache *tc, unsigned cls, void *p, uint8_t *state) {
-  struct tcache_bin *b = &tc->bins[cls];
-  if (unlikely(b->count >= b->cap)) return false;
+/* Push block p of slab s, whose state byte *state the caller found LIVE,
+ * marking it FREE (the free fast path). False when the stack is full, the
+ * block belongs to another arena, or the thread has no live cache: the
+ * caller then takes tcache_free_slow. */
+HS_INLINE bool tcache_free(struct tcache *tc, const struct slab *s, void *p, uint8_t *state) {
+  struct tcache_bin *b = &tc->bins[s->cls];
+  if (unlikely(b->count >= b->cap || s->arena != tc->arena)) return false;
   *state = SLOT_FREE;
   b->stack[b->count].ptr = p;
   b->stack[b->count].state = state;
