@@ -67,7 +67,7 @@ struct block {
 
 /* Resolve p or report `call`(): invalid pointer / double free and abort.
  * `freeing` picks the wording for a block that is already free. */
-static void resolve(void *p, const char *call, bool freeing, struct block *b) {
+HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b) {
   uintptr_t e = chunkmap_get(p);
   b->huge = NULL;
   b->slab = NULL;
@@ -77,7 +77,7 @@ static void resolve(void *p, const char *call, bool freeing, struct block *b) {
     b->usable = b->huge->usable;
     return;
   }
-  struct slab *s = slab_of(p);
+  struct slab *s = slab_of_entry(e, p);
   if (!s || !slab_slot_index(s, p, &b->idx)) os_report_pointer(call, "invalid pointer", p);
   if (s->state[b->idx] != SLOT_LIVE) os_report_pointer(call, freeing ? "double free" : "invalid pointer", p);
   b->slab = s;
@@ -104,8 +104,8 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
   if (n > b->usable) return false;
   if (align > HS_MIN_ALIGN) return true;
   if (b->huge) return n > SIZECLASS_LARGE_MAX;
-  if (b->slab->cls == SIZECLASS_LARGE)
-    return b->slab->aligned_run || (n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b->slab->pages);
+  /* A page run may carry realloc's growth headroom: any size it can hold. */
+  if (b->slab->cls == SIZECLASS_LARGE) return b->slab->aligned_run || n > SIZECLASS_SMALL_MAX;
   return n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b->slab->cls;
 }
 
@@ -152,7 +152,7 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
   return p;
 }
 
-HS_EXPORT void *realloc(void *p, size_t n) {
+static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
   if (!p) return malloc(n);
   if (n == 0) {
     free_slow(p, "realloc");
@@ -167,16 +167,39 @@ HS_EXPORT void *realloc(void *p, size_t n) {
   bool keep;
   if (b.huge) keep = n > SIZECLASS_LARGE_MAX && huge_resize(b.huge, n);
   else if (b.slab->cls == SIZECLASS_LARGE)
-    keep = n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages;
+    keep = n > SIZECLASS_SMALL_MAX && n <= SIZECLASS_LARGE_MAX &&
+           (((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages || arena_resize_large(b.slab, n));
   else keep = n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b.slab->cls;
   if (keep) return p;
-  void *q = malloc(n);
+  /* A page run that has to move gets 25% headroom, so a buffer grown a
+   * little at a time is copied O(log n) times, not once per page. */
+  void *q = NULL;
+  if (b.slab && b.slab->cls == SIZECLASS_LARGE && n > b.usable && n <= SIZECLASS_LARGE_MAX) {
+    size_t roomy = b.usable + b.usable / 4;
+    if (roomy > n && roomy <= SIZECLASS_LARGE_MAX) q = malloc(roomy);
+  }
+  if (!q) q = malloc(n);
   if (!q) return NULL;
   memcpy(q, p, n < b.usable ? n : b.usable);
   int saved = errno;
   release_block(&b);
   errno = saved;
   return q;
+}
+
+/* The common case first: the block stays where it is (a small block in its
+ * class, a page run keeping its page count); everything else, including
+ * every error, goes through realloc_slow. */
+HS_EXPORT void *realloc(void *p, size_t n) {
+  struct slab *s = slab_of(p);
+  uint32_t idx;
+  if (likely(s && n - 1 < SIZECLASS_LARGE_MAX && slab_slot_index(s, p, &idx) && s->state[idx] == SLOT_LIVE)) {
+    bool same = s->cls == SIZECLASS_LARGE
+                    ? n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == s->pages
+                    : n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == s->cls;
+    if (same) return p;
+  }
+  return realloc_slow(p, n);
 }
 
 HS_EXPORT void *reallocarray(void *p, size_t count, size_t size) {

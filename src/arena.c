@@ -378,6 +378,33 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align) {
   return ref.ptr;
 }
 
+bool arena_resize_large(struct slab *s, size_t size) {
+  unsigned pages = (unsigned)((size + HS_PAGE - 1) >> HS_PAGE_SHIFT);
+  struct arena *a = s->arena;
+  struct arena_chunk *c = chunk_of_slab(s);
+  unsigned first = s->first_page, end = first + s->pages;
+  bool ok = true;
+  hs_lock_acquire(&a->lock);
+  if (pages < s->pages) {
+    for (unsigned i = first + pages; i < end; i++) c->map.page_slab[i] = NULL;
+    mark_pages(c, first + pages, end - (first + pages), true);
+  } else if (pages > s->pages) {
+    ok = first + pages <= HS_CHUNK_PAGES && next_page(c, end, false) >= first + pages;
+    if (ok) {
+      mark_pages(c, end, first + pages - end, false);
+      for (unsigned i = end; i < first + pages; i++) c->map.page_slab[i] = s;
+    }
+  }
+  if (ok && pages != s->pages) {
+    size_t old = s->size;
+    s->pages = (uint16_t)pages;
+    s->size = (uint32_t)((size_t)pages << HS_PAGE_SHIFT);
+    a->stats.large_bytes = a->stats.large_bytes - old + s->size;
+  }
+  hs_lock_release(&a->lock);
+  return ok;
+}
+
 void arena_free_large(struct slab *s) {
   struct arena *a = s->arena;
   hs_lock_acquire(&a->lock);

@@ -77,6 +77,11 @@ void arena_flush_batch(const struct slot_ref *refs, unsigned n);
  * at most HS_CHUNK); NULL + ENOMEM when out of memory. The slot is LIVE. */
 void *arena_alloc_large(struct arena *a, size_t size, size_t align);
 
+/* Resize a live page run in place to `size` bytes (> SIZECLASS_SMALL_MAX):
+ * shrinking gives the tail pages back to the chunk, growing takes the pages
+ * right after it if they are free. False when it cannot grow in place. */
+bool arena_resize_large(struct slab *s, size_t size);
+
 /* Free a live page run (its slab descriptor). */
 void arena_free_large(struct slab *s);
 

@@ -65,13 +65,15 @@ HS_INLINE size_t slab_desc_size(unsigned slots) {
 void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_page, unsigned pages,
                unsigned cls, uint32_t size, uint32_t magic, unsigned slots);
 
-/* The slab owning address p, or NULL (not ours, a free page, or huge). */
-HS_INLINE struct slab *slab_of(const void *p) {
-  uintptr_t e = chunkmap_get(p);
+/* The slab owning address p given its chunk-map entry e, or NULL (not
+ * ours, a free page, or a huge block). */
+HS_INLINE struct slab *slab_of_entry(uintptr_t e, const void *p) {
   if (unlikely(e == 0 || (e & CHUNKMAP_HUGE))) return NULL;
   const struct chunk *c = (const struct chunk *)e;
   return c->page_slab[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)];
 }
+
+HS_INLINE struct slab *slab_of(const void *p) { return slab_of_entry(chunkmap_get(p), p); }
 
 /* Slot index of p in s; false if p is not the exact start of a slot. */
 HS_INLINE bool slab_slot_index(const struct slab *s, const void *p, uint32_t *idx) {
