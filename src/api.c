@@ -129,7 +129,7 @@ HS_EXPORT void *malloc(size_t n) {
 HS_EXPORT void free(void *p) {
   struct slab *s = slab_of(p);
   uint32_t idx;
-  if (likely(s && slab_slot_index(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
+  if (likely(s && slab_slot_index_or_tail(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
              tcache_free(tcache_tls, s, p, &s->state[idx])))
     return;
   free_slow(p, "free");

@@ -51,6 +51,7 @@ struct arena_stats {
 struct arena {
   hs_lock lock;
   unsigned index;            /* immutable */
+  unsigned threads;          /* live thread caches bound here; tcache.c's list lock */
   /* Protected by lock. */
   uint32_t generation;       /* bumped in a forked child; older slabs are retired */
   unsigned empty_chunks;

@@ -18,6 +18,7 @@ void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_p
   for (unsigned w = 0; w < words; w++) s->bitmap[w] = ~(uint64_t)0;
   if (slots % 64) s->bitmap[words - 1] = ((uint64_t)1 << (slots % 64)) - 1;
   s->state = (uint8_t *)&s->bitmap[words];
+  s->state[slots] = SLOT_NONE;
 }
 
 unsigned slab_take(struct slab *s, struct slot_ref *out, unsigned max) {

@@ -21,6 +21,9 @@
 
 #define SLOT_FREE 0
 #define SLOT_LIVE 1
+/* The padding byte after the last slot's state: an offset in a slab's unused
+ * tail maps to index `slots`, reads this, and fails the LIVE check. */
+#define SLOT_NONE 0xff
 
 enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY };
 
@@ -56,7 +59,7 @@ struct slab {
 
 /* Descriptor bytes for a slab of `slots` slots. */
 HS_INLINE size_t slab_desc_size(unsigned slots) {
-  return sizeof(struct slab) + ((slots + 63) / 64) * sizeof(uint64_t) + slots;
+  return sizeof(struct slab) + ((slots + 63) / 64) * sizeof(uint64_t) + slots + 1;
 }
 
 /* Set up a descriptor (zeroed by meta) for a fresh slab: all slots free in
@@ -81,6 +84,16 @@ HS_INLINE bool slab_slot_index(const struct slab *s, const void *p, uint32_t *id
   uint32_t i = (uint32_t)((off * s->magic) >> 32);
   *idx = i;
   return (uintptr_t)i * s->size == off && i < s->slots;
+}
+
+/* The free fast path's form: p is a slot start or the start of the unused
+ * tail (index `slots`, whose state byte is SLOT_NONE). The caller must check
+ * the state byte before trusting the index. */
+HS_INLINE bool slab_slot_index_or_tail(const struct slab *s, const void *p, uint32_t *idx) {
+  uintptr_t off = (uintptr_t)p - s->base;
+  uint32_t i = (uint32_t)((off * s->magic) >> 32);
+  *idx = i;
+  return (uintptr_t)i * s->size == off;
 }
 
 /* Move up to `max` free slots out of the bitmap, lowest address first, into

@@ -34,6 +34,7 @@ static unsigned next_arena;
 void fork_init(void); /* fork.c: registers the atfork handlers */
 
 static void tcache_destroy(void *arg);
+static struct arena *arena_least_loaded(void);
 
 void hs_init(void) {
   if (likely(__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE))) return;
@@ -79,9 +80,6 @@ static void flush_all(struct tcache *tc) {
 static struct tcache *tcache_create(void) {
   hs_init();
   struct tcache *old = tcache_tls;
-  hs_lock_acquire(&list_lock);
-  struct arena *arena = &hs_arenas[next_arena++ % hs_arena_count];
-  hs_lock_release(&list_lock);
   if (!hs_conf.tcache) {
     /* No caches: a dead cache bound to arena 0 serves every call directly. */
     tcache_tls = &tcache_dead;
@@ -99,7 +97,6 @@ static struct tcache *tcache_create(void) {
     return tcache_tls;
   }
   tc->desc_size = size;
-  tc->arena = arena;
   struct slot_ref *next = tc->storage;
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     tc->bins[c].stack = next;
@@ -109,6 +106,8 @@ static struct tcache *tcache_create(void) {
   }
   tc->mode = TCACHE_LIVE;
   hs_lock_acquire(&list_lock);
+  tc->arena = arena_least_loaded();
+  tc->arena->threads++;
   tc->next = tcache_list;
   if (tcache_list) tcache_list->prev = tc;
   tcache_list = tc;
@@ -119,7 +118,20 @@ static struct tcache *tcache_create(void) {
   return tc;
 }
 
+/* The arena with the fewest live threads (list lock held): threads that
+ * share an arena share slabs, and so cache lines. Ties go round-robin. */
+static struct arena *arena_least_loaded(void) {
+  unsigned start = next_arena++ % hs_arena_count, best = start;
+  for (unsigned k = 1; k < hs_arena_count; k++) {
+    unsigned i = (start + k) % hs_arena_count;
+    if (hs_arenas[i].threads < hs_arenas[best].threads) best = i;
+  }
+  return &hs_arenas[best];
+}
+
+/* Unlink a cache from the list (list lock held). */
 static void tcache_unlist(struct tcache *tc) {
+  tc->arena->threads--;
   if (tc->prev) tc->prev->next = tc->next;
   else tcache_list = tc->next;
   if (tc->next) tc->next->prev = tc->prev;

@@ -36,6 +36,11 @@ int main(void) {
       bool want = off % ci->size == 0 && off / ci->size < ci->slots;
       CHECK_MSG(ok == want, "class %u size %u offset %zu: got %d want %d", c, ci->size, off, ok, want);
       if (ok) CHECK(idx == off / ci->size);
+      /* The fast path's variant may also accept the tail start (index ==
+       * slots, whose state byte is SLOT_NONE), and nothing else. */
+      bool tail_ok = slab_slot_index_or_tail(&s, (void *)(s.base + off), &idx);
+      CHECK_MSG(tail_ok == (off % ci->size == 0), "class %u offset %zu: or_tail says %d", c, off, tail_ok);
+      if (tail_ok) CHECK(idx == off / ci->size && idx <= ci->slots);
     }
   }
   /* Aligned classes: every slot of the chosen class is aligned. */
