@@ -38,7 +38,12 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
     return NULL;
   }
   hs_init();
-  if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) return arena_alloc_large(tcache_arena(), n, align);
+  if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
+    void *p = arena_alloc_large(tcache_arena(), n, align);
+    /* Out of memory: the huge cache's address space and pages back first. */
+    if (!p && huge_trim() > 0) p = arena_alloc_large(tcache_arena(), n, align);
+    return p;
+  }
   return huge_alloc(n, align, zeroed);
 }
 

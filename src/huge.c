@@ -7,9 +7,12 @@
 #include "meta.h"
 #include "os.h"
 
-/* Cache bounds: blocks kept after free, and their committed bytes. */
-#define HUGE_CACHE_COUNT 8
-#define HUGE_CACHE_BYTES ((size_t)64 << 20)
+/* Cache bounds: blocks kept after free, and their committed bytes: at least
+ * HUGE_CACHE_MIN_BYTES, and up to half the live huge bytes, so a program
+ * that cycles big buffers reuses their faulted pages instead of faulting
+ * (and zeroing) fresh ones, while the cache stays below what it holds. */
+#define HUGE_CACHE_COUNT 32
+#define HUGE_CACHE_MIN_BYTES ((size_t)512 << 20)
 
 static size_t huge_count, huge_bytes; /* atomics */
 
@@ -24,25 +27,73 @@ static size_t growth_room(size_t usable) {
   return room > ((size_t)1 << 40) ? (size_t)1 << 40 : room;
 }
 
+static size_t cache_limit(void) {
+  size_t half = __atomic_load_n(&huge_bytes, __ATOMIC_RELAXED) / 2;
+  return half > HUGE_CACHE_MIN_BYTES ? half : HUGE_CACHE_MIN_BYTES;
+}
+
 static void unmap_block(struct huge_block *h) {
   os_release(h->map_base, h->map_size);
   meta_free(h, sizeof *h);
 }
 
-/* A cached block that fits, taken out of the cache, or NULL. A block fits if
- * it is aligned, can hold `usable` and would not waste more than half. */
+/* The cached block that best serves `usable` bytes at `align`, taken out of
+ * the cache, or NULL: the smallest one already that large, else the largest
+ * whose reservation can grow to it. Its faulted pages are reused either way. */
 static struct huge_block *cache_take(size_t usable, size_t align) {
-  struct huge_block **link, *h;
+  struct huge_block **link, *h, **best = NULL;
   hs_lock_acquire(&huge_lock);
-  for (link = &cache; (h = *link); link = &h->next)
-    if (((uintptr_t)h->ptr & (align - 1)) == 0 && usable <= h->capacity && h->usable / 2 <= usable) {
-      *link = h->next;
-      cache_count--;
-      cache_bytes -= h->usable;
-      break;
+  for (link = &cache; (h = *link); link = &h->next) {
+    if (((uintptr_t)h->ptr & (align - 1)) != 0 || usable > h->capacity) continue;
+    if (!best) {
+      best = link;
+      continue;
     }
+    size_t have = (*best)->usable;
+    bool fits = h->usable >= usable, best_fits = have >= usable;
+    if (fits ? !best_fits || h->usable < have : !best_fits && h->usable > have) best = link;
+  }
+  if (best) {
+    h = *best;
+    *best = h->next;
+    cache_count--;
+    cache_bytes -= h->usable;
+  } else {
+    h = NULL;
+  }
   hs_lock_release(&huge_lock);
   return h;
+}
+
+/* The cached block with the most committed bytes, taken out, or NULL. */
+static struct huge_block *cache_take_largest(void) {
+  struct huge_block **link, *h, **best = NULL;
+  hs_lock_acquire(&huge_lock);
+  for (link = &cache; (h = *link); link = &h->next)
+    if (!best || h->usable > (*best)->usable) best = link;
+  if (best) {
+    h = *best;
+    *best = h->next;
+    cache_count--;
+    cache_bytes -= h->usable;
+  } else {
+    h = NULL;
+  }
+  hs_lock_release(&huge_lock);
+  return h;
+}
+
+/* Fill the head of a fresh block with a cached block's faulted pages (moved,
+ * not copied) so they need not be faulted and zeroed again. Returns whether
+ * any pages were moved. */
+static bool adopt_cached_pages(struct huge_block *fresh, size_t usable) {
+  struct huge_block *donor = cache_take_largest();
+  if (!donor) return false;
+  size_t move = donor->usable < usable ? donor->usable : usable;
+  bool moved = os_move(donor->ptr, move, fresh->ptr);
+  if (moved) fresh->usable = move;
+  unmap_block(donor);
+  return moved;
 }
 
 /* A new reservation with `room` bytes of growth space; NULL when the kernel
@@ -102,7 +153,10 @@ void *huge_alloc(size_t size, size_t align, bool *zeroed) {
     huge_trim();
     h = map_block(usable, align, 0);
   }
-  if (!h || (usable > h->usable && !set_usable(h, usable))) {
+  if (fresh && h && adopt_cached_pages(h, usable)) fresh = false;
+  /* Grow a reused block to the request; trim one more than twice too big. */
+  bool resize = h && (usable > h->usable || usable * 2 < h->usable);
+  if (!h || (resize && !set_usable(h, usable))) {
     if (h) unmap_block(h);
     errno = ENOMEM;
     return NULL;
@@ -142,7 +196,8 @@ void huge_free(struct huge_block *h) {
   chunkmap_set(h->ptr, h->usable, 0);
   __atomic_sub_fetch(&huge_count, 1, __ATOMIC_RELAXED);
   __atomic_sub_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
-  if (h->usable > HUGE_CACHE_BYTES) {
+  size_t limit = cache_limit();
+  if (h->usable > limit) {
     unmap_block(h);
     return;
   }
@@ -153,7 +208,7 @@ void huge_free(struct huge_block *h) {
   cache_count++;
   cache_bytes += h->usable;
   /* Over a bound: the oldest blocks go (they are at the tail). */
-  while (cache_count > HUGE_CACHE_COUNT || cache_bytes > HUGE_CACHE_BYTES) {
+  while (cache_count > HUGE_CACHE_COUNT || cache_bytes > limit) {
     struct huge_block **link = &cache;
     while ((*link)->next) link = &(*link)->next;
     struct huge_block *old = *link;

@@ -6,9 +6,12 @@
  * no two huge blocks share a chunk-map entry; every entry it covers points at
  * its descriptor (tagged CHUNKMAP_HUGE). The PROT_NONE pages after the usable
  * part are both the trailing guard and room for realloc to grow in place.
- * Freed blocks are kept in a small cache (bounded in count and bytes) and
- * reused for requests that fit, so a program that repeatedly allocates big
- * blocks does not pay mmap, munmap and page faults each time.
+ * Freed blocks are kept in a cache (at most 32 blocks and the larger of
+ * 512 MiB and half the live huge bytes) and reused for requests that fit,
+ * their faulted pages moved (mremap) into a fresh reservation when none
+ * fits, so a program that cycles big buffers does not pay mmap, munmap and
+ * page faults (and zeroing) each time. malloc_trim and any allocation that
+ * runs out of memory empty the cache; timed decay belongs to the purge layer.
  * A live block's descriptor is owned by its user; the cache by huge_lock. */
 #ifndef HS_HUGE_H
 #define HS_HUGE_H

@@ -53,6 +53,13 @@ void *os_map(size_t size, bool noreserve) {
   return p;
 }
 
+bool os_move(void *from, size_t size, void *to) {
+  int saved = errno;
+  void *r = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  errno = saved;
+  return r == to;
+}
+
 void os_purge(void *addr, size_t size) {
   int saved = errno;
   madvise(addr, size, MADV_DONTNEED);

@@ -26,6 +26,11 @@ bool os_commit(void *addr, size_t size);
  * NULL + ENOMEM on failure. */
 void *os_map(size_t size, bool noreserve);
 
+/* Move the pages of [from, from+size) to `to` (mremap, replacing whatever
+ * is mapped there; contents move, nothing is copied or zeroed). The old
+ * range is left unmapped. false on failure, errno kept. */
+bool os_move(void *from, size_t size, void *to);
+
 /* Drop the pages' contents (MADV_DONTNEED): they read back as zero. Keeps errno. */
 void os_purge(void *addr, size_t size);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "chunkmap.h"
 #include "config.h"
+#include "huge.h"
 #include "meta.h"
 #include "os.h"
 
@@ -159,7 +160,9 @@ void *tcache_alloc_slow(unsigned cls) {
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
   if (tc->mode == TCACHE_DEAD) {
     struct slot_ref r;
-    if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
+    if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0 &&
+        (huge_trim() == 0 || arena_refill(arena_for_uncached(), cls, &r, 1) == 0))
+      return NULL;
     *r.state = SLOT_LIVE;
     return r.ptr;
   }
@@ -169,6 +172,8 @@ void *tcache_alloc_slow(unsigned cls) {
     unsigned want = b->fill < batch ? b->fill : batch;
     if (want == 0) want = 1;
     b->count = arena_refill(tc->arena, cls, b->stack, want);
+    /* Out of memory: the huge cache's address space and pages back first. */
+    if (b->count == 0 && huge_trim() > 0) b->count = arena_refill(tc->arena, cls, b->stack, want);
     if (b->count == 0) return NULL;
     if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
   }

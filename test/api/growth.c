@@ -4,6 +4,9 @@
  *  2. a huge block grows in place within its reservation (8 MiB of room);
  *  3. a freed huge block is kept and reused for the next request of its
  *     size, and malloc_trim gives it back (VmSize drops);
+ *  3b. a request too big for any cached block takes a cached block's
+ *     faulted pages (moved, not copied): malloc shows the old bytes, and
+ *     calloc still returns zeros;
  *  4. a block freed by a thread bound to another arena is not handed out
  *     again by that thread (it goes back to its own arena): no two threads
  *     end up sharing a cache line through reuse. Skipped with one arena. */
@@ -92,6 +95,30 @@ static void huge_reuse_and_trim(void) {
   CHECK_MSG(before - after >= (n >> 10), "malloc_trim returned only %zu KiB of a %zu KiB cached block", before - after, n >> 10);
 }
 
+static void huge_pages_adopted(void) {
+  malloc_trim(0);
+  size_t small = 32 << 20, big = 100 << 20;
+  unsigned char *p = malloc(small);
+  CHECK(p);
+  memset(p, 0xab, small);
+  free(p);
+  unsigned char *q = malloc(big); /* cannot grow the 32 MiB reservation */
+  CHECK(q);
+  CHECK_MSG(q[0] == 0xab && q[small - 1] == 0xab, "cached pages were not reused for a bigger block");
+  free(q);
+  malloc_trim(0);
+  p = malloc(small);
+  CHECK(p);
+  memset(p, 0xcd, small);
+  free(p);
+  q = calloc(1, big);
+  CHECK(q);
+  for (size_t i = 0; i < big; i += 512) CHECK_MSG(q[i] == 0, "calloc byte %zu not zero after reusing pages", i);
+  CHECK(q[big - 1] == 0);
+  free(q);
+  malloc_trim(0);
+}
+
 static int arena_count(void) {
   char *buf = NULL;
   size_t len = 0;
@@ -145,6 +172,7 @@ int main(void) {
   page_run_growth();
   huge_growth();
   huge_reuse_and_trim();
+  huge_pages_adopted();
   remote_frees();
   printf("growth: ok\n");
   return 0;

@@ -37,7 +37,7 @@ for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
 done
 
 # 3. imports: nothing that allocates (no stdio but malloc_info's fputs, no dlsym, no getenv).
-allow='^(mmap|munmap|madvise|mprotect|write|read|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_init|self|equal|key_create|setspecific|atfork)|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
+allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_init|self|equal|key_create|setspecific|atfork)|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
 while read -r sym; do
   base=${sym%%@*}
   [[ "$base" =~ $allow ]] || bad "libhugeslab imports $sym (not on the non-allocating allow-list)"
