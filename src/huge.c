@@ -37,6 +37,15 @@ static void unmap_block(struct huge_block *h) {
   meta_free(h, sizeof *h);
 }
 
+/* Take the block at *link out of the cache (huge_lock held). */
+static struct huge_block *cache_unlink(struct huge_block **link) {
+  struct huge_block *h = *link;
+  *link = h->next;
+  cache_count--;
+  cache_bytes -= h->usable;
+  return h;
+}
+
 /* The cached block that best serves `usable` bytes at `align`, taken out of
  * the cache, or NULL: the smallest one already that large, else the largest
  * whose reservation can grow to it. Its faulted pages are reused either way. */
@@ -53,14 +62,7 @@ static struct huge_block *cache_take(size_t usable, size_t align) {
     bool fits = h->usable >= usable, best_fits = have >= usable;
     if (fits ? !best_fits || h->usable < have : !best_fits && h->usable > have) best = link;
   }
-  if (best) {
-    h = *best;
-    *best = h->next;
-    cache_count--;
-    cache_bytes -= h->usable;
-  } else {
-    h = NULL;
-  }
+  h = best ? cache_unlink(best) : NULL;
   hs_lock_release(&huge_lock);
   return h;
 }
@@ -71,14 +73,7 @@ static struct huge_block *cache_take_largest(void) {
   hs_lock_acquire(&huge_lock);
   for (link = &cache; (h = *link); link = &h->next)
     if (!best || h->usable > (*best)->usable) best = link;
-  if (best) {
-    h = *best;
-    *best = h->next;
-    cache_count--;
-    cache_bytes -= h->usable;
-  } else {
-    h = NULL;
-  }
+  h = best ? cache_unlink(best) : NULL;
   hs_lock_release(&huge_lock);
   return h;
 }

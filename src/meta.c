@@ -58,8 +58,15 @@ static void *meta_bump(size_t size) {
   return p;
 }
 
-/* A block of the rounded size; *recycled says whether it may hold old data. */
+/* A block of `size` rounded up to the grain; *recycled says whether it may
+ * hold old data (fresh pages are zero). NULL + ENOMEM. */
 static void *meta_take(size_t size, bool *recycled) {
+  size = HS_ALIGN_UP(size, META_GRAIN);
+  *recycled = false;
+  if (size == 0 || size > META_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
   size_t cls = size / META_GRAIN;
   hs_lock_acquire(&meta_state.lock);
   struct meta_free_block *b = meta_state.free[cls];
@@ -68,7 +75,7 @@ static void *meta_take(size_t size, bool *recycled) {
     meta_state.free[cls] = b->next;
     p = b;
   } else {
-    p = meta_bump(size); /* fresh pages are already zero */
+    p = meta_bump(size);
   }
   hs_lock_release(&meta_state.lock);
   *recycled = b != NULL;
@@ -76,24 +83,14 @@ static void *meta_take(size_t size, bool *recycled) {
 }
 
 void *meta_alloc_uninit(size_t size) {
-  size = HS_ALIGN_UP(size, META_GRAIN);
-  if (size == 0 || size > META_MAX) {
-    errno = ENOMEM;
-    return NULL;
-  }
   bool recycled;
   return meta_take(size, &recycled);
 }
 
 void *meta_alloc(size_t size) {
-  size = HS_ALIGN_UP(size, META_GRAIN);
-  if (size == 0 || size > META_MAX) {
-    errno = ENOMEM;
-    return NULL;
-  }
   bool recycled;
   void *p = meta_take(size, &recycled);
-  if (p && recycled) memset(p, 0, size);
+  if (recycled) memset(p, 0, HS_ALIGN_UP(size, META_GRAIN));
   return p;
 }
 
