@@ -132,11 +132,16 @@ HS_EXPORT void *malloc(size_t n) {
 }
 
 HS_EXPORT void free(void *p) {
-  struct slab *s = slab_of(p);
+  uintptr_t e = chunkmap_get(p);
   uint32_t idx;
-  if (likely(s && slab_slot_index_or_tail(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
-             tcache_free(tcache_tls, s, p, &s->state[idx])))
-    return;
+  if (likely(e && !(e & CHUNKMAP_HUGE))) {
+    const struct chunk *c = (const struct chunk *)e;
+    unsigned page = ((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1);
+    struct slab *s = c->page_slab[page];
+    if (likely(s && slab_slot_index_or_tail(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
+               tcache_free(tcache_tls, s, c->page_class[page], p, &s->state[idx])))
+      return;
+  }
   free_slow(p, "free");
 }
 

@@ -72,6 +72,7 @@ static struct arena_chunk *chunk_obtain(void) {
   hs_lock_release(&source.lock);
   os_hugepage((void *)c->base, HS_CHUNK, huge);
   memset(c->map.page_slab, 0, sizeof c->map.page_slab);
+  memset(c->map.page_class, SIZECLASS_LARGE, sizeof c->map.page_class);
   for (unsigned w = 0; w < HS_CHUNK_PAGES / 64; w++) c->free_pages[w] = ~(uint64_t)0;
   c->nfree_pages = HS_CHUNK_PAGES;
   c->kept_empty = 0;
@@ -190,9 +191,18 @@ static struct arena_chunk *take_pages(struct arena *a, unsigned count, unsigned 
   return c;
 }
 
+/* Pages [first, first+count) of c now belong to s (or to nothing: NULL). */
+static void map_pages(struct arena_chunk *c, unsigned first, unsigned count, struct slab *s) {
+  uint8_t cls = s ? s->cls : SIZECLASS_LARGE;
+  for (unsigned i = first; i < first + count; i++) {
+    c->map.page_class[i] = cls;
+    c->map.page_slab[i] = s;
+  }
+}
+
 /* Pages [first, first+count) of c are no longer in any slab or run. */
 static void release_pages(struct arena *a, struct arena_chunk *c, unsigned first, unsigned count) {
-  for (unsigned i = first; i < first + count; i++) c->map.page_slab[i] = NULL;
+  map_pages(c, first, count, NULL);
   mark_pages(c, first, count, true);
   if (c->nfree_pages < HS_CHUNK_PAGES) return;
   if (a->empty_chunks < ARENA_KEEP_EMPTY_CHUNKS) {
@@ -269,7 +279,7 @@ static struct slab *slab_create(struct arena *a, unsigned cls) {
             ci->size, ci->magic, ci->slots);
   s->arena = a;
   s->generation = a->generation;
-  for (unsigned i = first; i < first + ci->pages; i++) c->map.page_slab[i] = s;
+  map_pages(c, first, ci->pages, s);
   a->stats.slabs++;
   return s;
 }
@@ -370,7 +380,7 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align) {
   struct slot_ref ref;
   slab_take(s, &ref, 1);
   *ref.state = SLOT_LIVE;
-  for (unsigned i = first; i < first + pages; i++) c->map.page_slab[i] = s;
+  map_pages(c, first, (unsigned)pages, s);
   a->stats.large_bytes += s->size;
   a->stats.large_count++;
   a->stats.slabs++;
@@ -386,13 +396,13 @@ bool arena_resize_large(struct slab *s, size_t size) {
   bool ok = true;
   hs_lock_acquire(&a->lock);
   if (pages < s->pages) {
-    for (unsigned i = first + pages; i < end; i++) c->map.page_slab[i] = NULL;
+    map_pages(c, first + pages, end - (first + pages), NULL);
     mark_pages(c, first + pages, end - (first + pages), true);
   } else if (pages > s->pages) {
     ok = first + pages <= HS_CHUNK_PAGES && next_page(c, end, false) >= first + pages;
     if (ok) {
       mark_pages(c, end, first + pages - end, false);
-      for (unsigned i = end; i < first + pages; i++) c->map.page_slab[i] = s;
+      map_pages(c, end, first + pages - end, s);
     }
   }
   if (ok && pages != s->pages) {

@@ -21,6 +21,10 @@ struct slab;
  * under its lock; read lock-free by free() for pointers the caller owns. */
 struct chunk {
   struct slab *page_slab[HS_CHUNK_PAGES];
+  /* page_class[i] == page_slab[i]->cls while page i is in a slab or run
+   * (SIZECLASS_LARGE otherwise): free() reads it beside page_slab, so the
+   * thread-cache bin does not wait on the slab descriptor's load. */
+  uint8_t page_class[HS_CHUNK_PAGES];
 };
 
 #define CHUNKMAP_HUGE ((uintptr_t)1)
