@@ -149,10 +149,16 @@ void *huge_alloc(size_t size, size_t align, bool *zeroed) {
     h = map_block(usable, align, 0);
   }
   if (fresh && h && adopt_cached_pages(h, usable)) fresh = false;
-  /* Grow a reused block to the request; trim one more than twice too big. */
-  bool resize = h && (usable > h->usable || usable * 2 < h->usable);
-  if (!h || (resize && !set_usable(h, usable))) {
-    if (h) unmap_block(h);
+  /* Grow a fresh or reused block to the request; trim one more than twice
+   * too big down to twice the request (its faulted pages are worth keeping). */
+  if (h && (usable > h->usable || usable * 2 < h->usable)) {
+    size_t target = usable > h->usable ? usable : usable * 2;
+    if (!set_usable(h, target)) {
+      unmap_block(h);
+      h = NULL;
+    }
+  }
+  if (!h) {
     errno = ENOMEM;
     return NULL;
   }
