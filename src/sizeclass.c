@@ -3,6 +3,10 @@
 
 struct sizeclass_info sizeclass_table[SIZECLASS_SMALL];
 uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+/* aligned_lut[k][c]: the first class >= c whose size is a multiple of
+ * 32 << k (k = 0 .. 7, alignments 32 .. 4096), or SIZECLASS_SMALL. */
+#define ALIGNED_KINDS 8
+static uint8_t aligned_lut[ALIGNED_KINDS][SIZECLASS_SMALL];
 
 #define SLAB_MAX_PAGES 32
 #define SLAB_TARGET_SLOTS 64
@@ -52,6 +56,13 @@ void sizeclass_init(void) {
     ci->cache_cap = (uint16_t)cap;
     ci->batch = (uint16_t)(cap / 2);
   }
+  for (unsigned k = 0; k < ALIGNED_KINDS; k++) {
+    uint8_t next = SIZECLASS_SMALL;
+    for (unsigned c = SIZECLASS_SMALL; c-- > 0;) {
+      if ((sizeclass_table[c].size & ((32u << k) - 1)) == 0) next = (uint8_t)c;
+      aligned_lut[k][c] = next;
+    }
+  }
   for (size_t i = 0; i <= SIZECLASS_LUT_MAX / 16; i++) {
     size_t n = i * 16;
     unsigned c = 0;
@@ -62,7 +73,8 @@ void sizeclass_init(void) {
 
 unsigned sizeclass_aligned(size_t n, size_t align) {
   if (n > SIZECLASS_SMALL_MAX) return SIZECLASS_SMALL;
-  for (unsigned c = sizeclass_of(n); c < SIZECLASS_SMALL; c++)
-    if (sizeclass_table[c].size % align == 0) return c;
-  return SIZECLASS_SMALL;
+  unsigned c = sizeclass_of(n);
+  if (align <= 16) return c;
+  unsigned k = (unsigned)__builtin_ctzll((unsigned long long)align) - 5;
+  return k < ALIGNED_KINDS ? aligned_lut[k][c] : SIZECLASS_SMALL;
 }

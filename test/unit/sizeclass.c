@@ -47,6 +47,9 @@ int main(void) {
   for (size_t align = 32; align <= HS_PAGE; align <<= 1)
     for (size_t n = 1; n <= SIZECLASS_SMALL_MAX; n += 7) {
       unsigned c = sizeclass_aligned(n, align);
+      /* No class between n's own and the answer is aligned: it is the first. */
+      for (unsigned d = sizeclass_of(n); d < c && d < SIZECLASS_SMALL; d++)
+        CHECK_MSG(sizeclass_size(d) % align != 0, "n %zu align %zu: class %u skipped", n, align, d);
       if (c == SIZECLASS_SMALL) continue;
       CHECK(sizeclass_size(c) >= n && sizeclass_size(c) % align == 0);
     }
