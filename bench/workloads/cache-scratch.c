@@ -21,17 +21,8 @@ struct worker {
 
 static void *work(void *arg) {
   struct worker *w = arg;
-  uint64_t sum = 0;
   free(w->first);
-  for (uint64_t i = 0; i < w->objects; i++) {
-    volatile unsigned char *p = wl_malloc(OBJ_SIZE);
-    for (int j = 0; j < OBJ_SIZE; j++) p[j] = 0;
-    for (int r = 0; r < WRITES; r++)
-      for (int j = 0; j < OBJ_SIZE; j++) p[j] = (unsigned char)(p[j] + 1 + j);
-    for (int j = 0; j < OBJ_SIZE; j++) sum += p[j];
-    free((void *)p);
-  }
-  w->sum = sum;
+  w->sum = wl_write_objects(w->objects, OBJ_SIZE, WRITES);
   return NULL;
 }
 

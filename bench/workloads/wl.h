@@ -144,6 +144,22 @@ static inline uint64_t wl_check(const void *p) {
 /* The size a stamped block was allocated with. */
 static inline size_t wl_stamped_size(const void *p) { return (size_t)((const uint64_t *)p)[1]; }
 
+/* The cache-thrash / cache-scratch inner loop: `objects` times, allocate a
+ * small object, write every byte `writes` times, free it. A cache line
+ * shared with another thread's object shows up as time here. */
+static inline uint64_t wl_write_objects(uint64_t objects, size_t size, int writes) {
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < objects; i++) {
+    volatile unsigned char *p = wl_malloc(size);
+    for (size_t j = 0; j < size; j++) p[j] = 0;
+    for (int r = 0; r < writes; r++)
+      for (size_t j = 0; j < size; j++) p[j] = (unsigned char)(p[j] + 1 + j);
+    for (size_t j = 0; j < size; j++) sum += p[j];
+    free((void *)p);
+  }
+  return sum;
+}
+
 static inline void wl_result(const char *name, uint64_t checksum, uint64_t ops) {
   printf("%s checksum=%016" PRIx64 " ops=%" PRIu64 "\n", name, checksum, ops);
   fflush(stdout);

@@ -63,18 +63,6 @@ static void verify(const unsigned char *p, size_t n, size_t filled, uint64_t see
   if (n == filled && n) CHECK_MSG(p[n - 1] == pat(seed, n - 1), "%s: last byte wrong", what);
 }
 
-static long vm_size_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  CHECK(f != NULL);
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %ld kB", &kib) == 1) break;
-  fclose(f);
-  CHECK(kib > 0);
-  return kib;
-}
-
 static void test_realloc_null(void) { /* #28, #29 */
   static const size_t sizes[] = {1, 15, 16, 17, 100, 4096, 32768, 32769, 200000, MiB + 1, 5 * MiB};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -114,26 +102,26 @@ static void test_realloc_zero_frees(void) { /* #30 */
 
   /* Small blocks: 200000 x 1000 bytes would be ~200 MiB if not freed. */
   for (int i = 0; i < 1000; i++) CHECK(realloc(malloc(1000), 0) == NULL);
-  long before = vm_size_kib();
+  long before = test_vm_size_kib();
   for (int i = 0; i < 200000; i++) {
     unsigned char *p = malloc(1000);
     CHECK(p != NULL);
     p[0] = p[999] = 1;
     CHECK(realloc(p, 0) == NULL);
   }
-  long grown = vm_size_kib() - before;
+  long grown = test_vm_size_kib() - before;
   CHECK_MSG(grown < 64 * 1024, "VmSize grew by %ld KiB over 200000 realloc(p, 0): not freed?", grown);
 
   /* Huge blocks: 64 x 16 MiB = 1 GiB if not freed. */
   for (int i = 0; i < 2; i++) CHECK(realloc(malloc(16 * MiB), 0) == NULL);
-  before = vm_size_kib();
+  before = test_vm_size_kib();
   for (int i = 0; i < 64; i++) {
     unsigned char *p = malloc(16 * MiB);
     CHECK(p != NULL);
     p[0] = p[16 * MiB - 1] = 1;
     CHECK(realloc(p, 0) == NULL);
   }
-  grown = vm_size_kib() - before;
+  grown = test_vm_size_kib() - before;
   CHECK_MSG(grown < 256 * 1024, "VmSize grew by %ld KiB over 64 realloc(16 MiB block, 0): not freed?", grown);
 }
 

@@ -17,17 +17,6 @@
 #include <string.h>
 #include "testutil.h"
 
-static size_t vm_size_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t kib = 0;
-  CHECK(f);
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  fclose(f);
-  return kib;
-}
-
 static void fill(unsigned char *p, size_t from, size_t to) {
   for (size_t i = from; i < to; i++) p[i] = (unsigned char)(i * 13 + 7);
 }
@@ -89,10 +78,10 @@ static void huge_reuse_and_trim(void) {
   void *q = malloc(n);
   CHECK_MSG(q == p, "freed huge block not reused (%p then %p)", p, q);
   free(q);
-  size_t before = vm_size_kib();
+  long before = test_vm_size_kib();
   CHECK(malloc_trim(0) == 1);
-  size_t after = vm_size_kib();
-  CHECK_MSG(before - after >= (n >> 10), "malloc_trim returned only %zu KiB of a %zu KiB cached block", before - after, n >> 10);
+  long after = test_vm_size_kib();
+  CHECK_MSG(before - after >= (long)(n >> 10), "malloc_trim returned only %ld KiB of a %zu KiB cached block", before - after, n >> 10);
 }
 
 static void huge_pages_adopted(void) {

@@ -30,14 +30,7 @@ extern __typeof__(free_aligned_sized) free_aligned_sized __attribute__((weak));
 
 static size_t page_size;
 
-static size_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, res = 0;
-  CHECK(f != NULL);
-  CHECK(fscanf(f, "%lu %lu", &size, &res) == 2);
-  fclose(f);
-  return (size_t)res * page_size;
-}
+static size_t rss_bytes(void) { return (size_t)test_rss_kib() * 1024; }
 
 static void touch(void *p, size_t n) {
   volatile unsigned char *c = p;

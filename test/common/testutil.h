@@ -9,10 +9,12 @@
 #define HS_TESTUTIL_H
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHECK(cond)                                                            \
   do {                                                                         \
@@ -65,6 +67,38 @@ static inline uint64_t test_rand(uint64_t *state) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
+}
+
+/* This process's VmSize and VmRSS in KiB, from /proc/self/statm. */
+static inline void test_vm_kib(long *size, long *rss) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long s = 0, r = 0;
+  CHECK(f != NULL);
+  CHECK(fscanf(f, "%ld %ld", &s, &r) == 2);
+  fclose(f);
+  long kib = sysconf(_SC_PAGESIZE) / 1024;
+  *size = s * kib;
+  *rss = r * kib;
+}
+
+static inline long test_vm_size_kib(void) {
+  long size, rss;
+  test_vm_kib(&size, &rss);
+  return size;
+}
+
+static inline long test_rss_kib(void) {
+  long size, rss;
+  test_vm_kib(&size, &rss);
+  return rss;
+}
+
+/* Bytes the allocator reports in use. glibc leaves mmapped blocks out of
+ * uordblks and hugeslab counts them there too, so both fields are summed:
+ * only differences across a test are compared. */
+static inline size_t test_in_use(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
 }
 
 #endif

@@ -31,23 +31,6 @@ static void *thread_main(void *arg) {
   return NULL;
 }
 
-static size_t in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
-
-/* Resident set size in KiB. */
-static long rss_kib(void) {
-  char buf[4096];
-  FILE *f = fopen("/proc/self/statm", "r");
-  long pages_total = 0, pages_rss = 0;
-  CHECK(f != NULL);
-  CHECK(fgets(buf, sizeof buf, f) != NULL);
-  fclose(f);
-  CHECK(sscanf(buf, "%ld %ld", &pages_total, &pages_rss) == 2);
-  return pages_rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void run_one(size_t i) {
   pthread_t t;
   CHECK(pthread_create(&t, NULL, thread_main, (void *)i) == 0);
@@ -59,13 +42,13 @@ int main(void) {
   /* Warm-up: the first threads set up whatever stays for the process's
    * lifetime (arenas, the thread-stack cache, stdio buffers). */
   for (size_t i = 0; i < 64; i++) run_one(i);
-  long rss_before = rss_kib();
-  size_t before = in_use();
+  long rss_before = test_rss_kib();
+  size_t before = test_in_use();
 
   for (size_t i = 0; i < THREADS; i++) run_one(i);
 
-  size_t after = in_use();
-  long rss_after = rss_kib();
+  size_t after = test_in_use();
+  long rss_after = test_rss_kib();
   printf("exit_leak: %d threads, in use %zu -> %zu, RSS %ld -> %ld KiB\n",
          THREADS, before, after, rss_before, rss_after);
   CHECK_MSG(after <= before + THREADS,

@@ -90,25 +90,6 @@ static void *free_later(void *arg) {
   return NULL;
 }
 
-static size_t in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
-
-/* VmSize and VmRSS in KiB. */
-static void vm_kib(long *size, long *rss) {
-  char buf[256];
-  FILE *f = fopen("/proc/self/statm", "r");
-  long s = 0, r = 0;
-  CHECK(f != NULL);
-  CHECK(fgets(buf, sizeof buf, f) != NULL);
-  fclose(f);
-  CHECK(sscanf(buf, "%ld %ld", &s, &r) == 2);
-  long kib = sysconf(_SC_PAGESIZE) / 1024;
-  *size = s * kib;
-  *rss = r * kib;
-}
-
 static void run_round(void) {
   pthread_t a, b;
   void *blocks[PER_THREAD];
@@ -131,14 +112,14 @@ static void run_round(void) {
 int main(void) {
   test_require_hugeslab();
   for (int i = 0; i < 2; i++) run_round(); /* warm-up */
-  size_t before = in_use();
+  size_t before = test_in_use();
   long vsz_before, rss_before, vsz_after, rss_after;
-  vm_kib(&vsz_before, &rss_before);
+  test_vm_kib(&vsz_before, &rss_before);
 
   for (int i = 0; i < ROUNDS; i++) run_round();
 
-  size_t after = in_use();
-  vm_kib(&vsz_after, &rss_after);
+  size_t after = test_in_use();
+  test_vm_kib(&vsz_after, &rss_after);
   printf("huge_cross: %d rounds, in use %zu -> %zu, VmSize %ld -> %ld KiB, "
          "RSS %ld -> %ld KiB\n",
          ROUNDS, before, after, vsz_before, vsz_after, rss_before, rss_after);

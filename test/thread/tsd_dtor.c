@@ -104,22 +104,6 @@ static void *free_only(void *arg) {
   return NULL;
 }
 
-static size_t in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
-
-static long rss_kib(void) {
-  char buf[256];
-  FILE *f = fopen("/proc/self/statm", "r");
-  long total = 0, rss = 0;
-  CHECK(f != NULL);
-  CHECK(fgets(buf, sizeof buf, f) != NULL);
-  fclose(f);
-  CHECK(sscanf(buf, "%ld %ld", &total, &rss) == 2);
-  return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void run_round(void) {
   pthread_t t;
   CHECK(pthread_create(&t, NULL, worker, NULL) == 0);
@@ -144,13 +128,13 @@ int main(void) {
 
   for (int i = 0; i < 32; i++) run_round(); /* warm-up */
   int runs_before = atomic_load(&dtor_runs);
-  size_t before = in_use();
-  long rss_before = rss_kib();
+  size_t before = test_in_use();
+  long rss_before = test_rss_kib();
 
   for (int i = 0; i < THREADS; i++) run_round();
 
-  size_t after = in_use();
-  long rss_after = rss_kib();
+  size_t after = test_in_use();
+  long rss_after = test_rss_kib();
   int runs = atomic_load(&dtor_runs) - runs_before;
   printf("tsd_dtor: %d threads, %d destructor runs, in use %zu -> %zu, "
          "RSS %ld -> %ld KiB\n",
