@@ -42,11 +42,6 @@ static size_t page;
 static int hugeslab;             /* libhugeslab is in the process */
 static int strict_aligned_alloc; /* aligned_alloc rejects bad alignments */
 
-static size_t opaque_size(size_t n) { /* keeps -Walloc-size-larger-than quiet */
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
 static unsigned char pat(uintptr_t seed, size_t i) { return (unsigned char)(seed * 37u + i * 11u + (i >> 12)); }
 
 /* Fills the usable size (each byte up to 64 KiB, then one byte per 512). */
@@ -105,7 +100,7 @@ static void test_posix_memalign(void) { /* #20 */
     for (size_t a = 8; a <= 2 * MiB; a <<= 3) {
       void *p = &p;
       errno = 4242;
-      int rc = posix_memalign(&p, a, opaque_size(huge[i]));
+      int rc = posix_memalign(&p, a, test_opaque_size(huge[i]));
       int e = errno;
       CHECK_MSG(rc == ENOMEM, "posix_memalign(%zu, %#zx) = %d, want ENOMEM", a, huge[i], rc);
       CHECK_MSG(p == &p, "posix_memalign(%zu, %#zx) wrote *memptr on failure", a, huge[i]);
@@ -173,11 +168,11 @@ static void test_memalign(void) { /* #22 */
     expect_null(memalign(too_big_align[i], 1), EINVAL, "memalign", too_big_align[i], 1);
   }
   errno = 0;
-  expect_null(memalign(page, opaque_size(0 - page)), ENOMEM, "memalign", page, 0 - page);
+  expect_null(memalign(page, test_opaque_size(0 - page)), ENOMEM, "memalign", page, 0 - page);
   errno = 0;
-  expect_null(memalign(16, opaque_size(SIZE_MAX)), ENOMEM, "memalign", 16, SIZE_MAX);
+  expect_null(memalign(16, test_opaque_size(SIZE_MAX)), ENOMEM, "memalign", 16, SIZE_MAX);
   errno = 0;
-  expect_null(memalign(2 * MiB, opaque_size(0 - 2 * MiB)), ENOMEM, "memalign", 2 * MiB, 0 - 2 * MiB);
+  expect_null(memalign(2 * MiB, test_opaque_size(0 - 2 * MiB)), ENOMEM, "memalign", 2 * MiB, 0 - 2 * MiB);
 }
 
 static void test_valloc(void) { /* #23 */
@@ -190,7 +185,7 @@ static void test_valloc(void) { /* #23 */
   b[3] = 0 - page - 1;
   for (size_t i = 0; i < 4; i++) {
     errno = 0;
-    expect_null(valloc(opaque_size(b[i])), ENOMEM, "valloc", 0, b[i]);
+    expect_null(valloc(test_opaque_size(b[i])), ENOMEM, "valloc", 0, b[i]);
   }
 }
 
@@ -209,7 +204,7 @@ static void test_pvalloc(void) { /* #24 */
   size_t b[] = {0 - page, SIZE_MAX, SIZE_MAX - page + 2, 0 - page + 1, (size_t)PTRDIFF_MAX + 1};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
     errno = 0;
-    expect_null(pvalloc(opaque_size(b[i])), ENOMEM, "pvalloc", 0, b[i]);
+    expect_null(pvalloc(test_opaque_size(b[i])), ENOMEM, "pvalloc", 0, b[i]);
   }
 }
 

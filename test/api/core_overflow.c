@@ -29,13 +29,6 @@
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
-/* Hides a constant from the compiler, which would otherwise reject (with
- * -Werror=alloc-size-larger-than) the impossible sizes this test is about. */
-static size_t opaque_size(size_t n) {
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
 static unsigned char pat(uintptr_t seed, size_t i) { return (unsigned char)(seed * 131u + i * 17u + (i >> 12)); }
 
 /* Fills [p, p+n) with a pattern keyed by seed.  Every byte is written: the
@@ -67,7 +60,7 @@ static void test_malloc_impossible(void) { /* #12, #16 */
     CHECK(q != NULL);
     free(q);
     errno = 0;
-    expect_enomem(malloc(opaque_size(sizes[i])), "malloc", sizes[i]);
+    expect_enomem(malloc(test_opaque_size(sizes[i])), "malloc", sizes[i]);
   }
 }
 
@@ -89,7 +82,7 @@ static void test_reallocarray(void) { /* #17 */
     unsigned char *p = patterned(nsz[s], s);
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
       errno = 0;
-      void *r = reallocarray(p, opaque_size(bad[b][0]), opaque_size(bad[b][1]));
+      void *r = reallocarray(p, test_opaque_size(bad[b][0]), test_opaque_size(bad[b][1]));
       int e = errno;
       CHECK_MSG(r == NULL, "reallocarray(p, %#zx, %#zx) = %p", bad[b][0], bad[b][1], r);
       CHECK_MSG(e == ENOMEM, "reallocarray(p, %#zx, %#zx): errno %d, want ENOMEM", bad[b][0], bad[b][1], e);
@@ -97,7 +90,7 @@ static void test_reallocarray(void) { /* #17 */
     }
     /* NULL as the old pointer: an overflowing "malloc". */
     errno = 0;
-    expect_enomem(reallocarray(NULL, opaque_size(SIZE_MAX - 1), opaque_size(SIZE_MAX - 1)), "reallocarray(NULL)",
+    expect_enomem(reallocarray(NULL, test_opaque_size(SIZE_MAX - 1), test_opaque_size(SIZE_MAX - 1)), "reallocarray(NULL)",
                   SIZE_MAX - 1);
     /* A product that fits: grows and keeps the contents. */
     unsigned char *q = reallocarray(p, nsz[s] / 8 + 1, 16);
@@ -116,7 +109,7 @@ static void test_realloc_impossible(void) { /* #18 */
     unsigned char *p = patterned(nsz[s], s + 7);
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
       errno = 0;
-      expect_enomem(realloc(p, opaque_size(bad[b])), "realloc", bad[b]);
+      expect_enomem(realloc(p, test_opaque_size(bad[b])), "realloc", bad[b]);
       verify(p, nsz[s], s + 7, "after failed realloc");
     }
     /* Still an ordinary live block: realloc works on it, then free. */

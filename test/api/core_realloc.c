@@ -39,11 +39,6 @@
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
-static size_t opaque_size(size_t n) { /* keeps -Walloc-size-larger-than quiet */
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
 static unsigned char pat(uint64_t seed, size_t i) { return (unsigned char)(seed * 29u + i * 7u + (i >> 8)); }
 
 /* Every byte up to 64 KiB; beyond that one byte in 64, which still touches
@@ -78,7 +73,7 @@ static void test_realloc_null(void) { /* #28, #29 */
   static const size_t bad[] = {SIZE_MAX, (size_t)-1 - 4096, (size_t)PTRDIFF_MAX + 1};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     errno = 0;
-    void *p = realloc(NULL, opaque_size(bad[i]));
+    void *p = realloc(NULL, test_opaque_size(bad[i]));
     int e = errno;
     CHECK_MSG(p == NULL && e == ENOMEM, "realloc(NULL, %#zx) = %p errno %d", bad[i], p, e);
   }
@@ -182,7 +177,7 @@ static void test_failed_realloc(void) { /* #32 */
     fill(p, sizes[i], 40 + i);
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
       errno = 0;
-      void *r = realloc(p, opaque_size(bad[b]));
+      void *r = realloc(p, test_opaque_size(bad[b]));
       int e = errno;
       CHECK_MSG(r == NULL, "realloc(p, %#zx) = %p, want NULL", bad[b], r);
       CHECK_MSG(e == ENOMEM, "realloc(p, %#zx): errno %d, want ENOMEM", bad[b], e);
