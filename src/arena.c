@@ -107,10 +107,6 @@ size_t arena_source_cached_bytes(void) {
 
 /* ---- pages inside chunks (arena lock held) -------------------------------- */
 
-static inline bool page_free(const struct arena_chunk *c, unsigned i) {
-  return (c->free_pages[i >> 6] >> (i & 63)) & 1;
-}
-
 /* First page index >= from whose free bit equals `want_free`, or HS_CHUNK_PAGES. */
 static unsigned next_page(const struct arena_chunk *c, unsigned from, bool want_free) {
   while (from < HS_CHUNK_PAGES) {
