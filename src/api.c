@@ -104,6 +104,16 @@ static HS_NOINLINE void free_slow(void *p, const char *call) {
   errno = saved;
 }
 
+/* Whether a slot of small class cls is the right home for n bytes: n fits,
+ * and cls is no bigger than the class of n + n/4, the headroom a growing
+ * realloc gives (realloc_slow). So a block realloc grew stays put while its
+ * buffer fills, and shrinking by more than about a fifth moves it to a
+ * smaller class. */
+HS_INLINE bool small_fits(unsigned cls, size_t n) {
+  size_t roomy = n + n / 4;
+  return n <= sizeclass_size(cls) && sizeclass_of(roomy < SIZECLASS_SMALL_MAX ? roomy : SIZECLASS_SMALL_MAX) >= cls;
+}
+
 /* Whether a block can have been allocated with size n (and no alignment). */
 static bool size_matches(const struct block *b, size_t n, size_t align) {
   if (n > b->usable) return false;
@@ -111,7 +121,7 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
   if (b->huge) return n > SIZECLASS_LARGE_MAX;
   /* A page run may carry realloc's growth headroom: any size it can hold. */
   if (b->slab->cls == SIZECLASS_LARGE) return b->slab->aligned_run || n > SIZECLASS_SMALL_MAX;
-  return n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b->slab->cls;
+  return small_fits(b->slab->cls, n);
 }
 
 void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
@@ -133,13 +143,12 @@ HS_EXPORT void *malloc(size_t n) {
 
 HS_EXPORT void free(void *p) {
   uintptr_t e = chunkmap_get(p);
-  uint32_t idx;
   if (likely(e && !(e & CHUNKMAP_HUGE))) {
     const struct chunk *c = (const struct chunk *)e;
-    unsigned page = ((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1);
-    struct slab *s = c->page_slab[page];
-    if (likely(s && slab_slot_index_or_tail(s, p, &idx) && s->state[idx] == SLOT_LIVE &&
-               tcache_free(tcache_tls, s, c->page_class[page], p, &s->state[idx])))
+    unsigned cls;
+    uint8_t *state;
+    if (likely(slab_state_lookup(c, p, &cls, &state) && *state == SLOT_LIVE &&
+               tcache_free(tcache_tls, c->arena, cls, p, state)))
       return;
   }
   free_slow(p, "free");
@@ -179,12 +188,13 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
   else if (b.slab->cls == SIZECLASS_LARGE)
     keep = n > SIZECLASS_SMALL_MAX && n <= SIZECLASS_LARGE_MAX &&
            (((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages || arena_resize_large(b.slab, n));
-  else keep = n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == b.slab->cls;
+  else keep = small_fits(b.slab->cls, n);
   if (keep) return p;
-  /* A page run that has to move gets 25% headroom, so a buffer grown a
-   * little at a time is copied O(log n) times, not once per page. */
+  /* A small block or page run that has to grow gets 25% headroom, so a
+   * buffer grown a little at a time is copied every other class or so, and
+   * O(log n) times as a page run, not once per class or page. */
   void *q = NULL;
-  if (b.slab && b.slab->cls == SIZECLASS_LARGE && n > b.usable && n <= SIZECLASS_LARGE_MAX) {
+  if (b.slab && n > b.usable && n <= SIZECLASS_LARGE_MAX) {
     size_t roomy = b.usable + b.usable / 4;
     if (roomy > n && roomy <= SIZECLASS_LARGE_MAX) q = malloc(roomy);
   }
@@ -201,13 +211,16 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
  * class, a page run keeping its page count); everything else, including
  * every error, goes through realloc_slow. */
 HS_EXPORT void *realloc(void *p, size_t n) {
-  struct slab *s = slab_of(p);
-  uint32_t idx;
-  if (likely(s && n - 1 < SIZECLASS_LARGE_MAX && slab_slot_index(s, p, &idx) && s->state[idx] == SLOT_LIVE)) {
-    bool same = s->cls == SIZECLASS_LARGE
-                    ? n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == s->pages
-                    : n <= SIZECLASS_SMALL_MAX && sizeclass_of(n) == s->cls;
-    if (same) return p;
+  uintptr_t e = chunkmap_get(p);
+  if (likely(e && !(e & CHUNKMAP_HUGE) && n - 1 < SIZECLASS_LARGE_MAX)) {
+    unsigned cls;
+    uint8_t *state;
+    if (likely(slab_state_lookup((const struct chunk *)e, p, &cls, &state) && *state == SLOT_LIVE)) {
+      bool same = cls != SIZECLASS_LARGE ? small_fits(cls, n)
+                                         : n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) ==
+                                                                          slab_of_entry(e, p)->pages;
+      if (same) return p;
+    }
   }
   return realloc_slow(p, n);
 }

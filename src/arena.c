@@ -72,7 +72,7 @@ static struct arena_chunk *chunk_obtain(void) {
   hs_lock_release(&source.lock);
   os_hugepage((void *)c->base, HS_CHUNK, huge);
   memset(c->map.page_slab, 0, sizeof c->map.page_slab);
-  memset(c->map.page_class, SIZECLASS_LARGE, sizeof c->map.page_class);
+  for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) c->map.page_word[i] = slab_page_word(NULL);
   for (unsigned w = 0; w < HS_CHUNK_PAGES / 64; w++) c->free_pages[w] = ~(uint64_t)0;
   c->nfree_pages = HS_CHUNK_PAGES;
   c->kept_empty = 0;
@@ -89,7 +89,7 @@ fail:
 static void chunk_return(struct arena_chunk *c) {
   chunkmap_set((void *)c->base, HS_CHUNK, 0);
   os_purge((void *)c->base, HS_CHUNK);
-  c->arena = NULL;
+  c->map.arena = NULL;
   hs_lock_acquire(&source.lock);
   c->next = source.free_list;
   source.free_list = c;
@@ -172,7 +172,7 @@ static struct arena_chunk *take_pages(struct arena *a, unsigned count, unsigned 
   if (!c) {
     c = chunk_obtain();
     if (!c) return NULL;
-    c->arena = a;
+    c->map.arena = a;
     chunkmap_set((void *)c->base, HS_CHUNK, (uintptr_t)c);
     chunk_list_insert(a, c);
     a->stats.chunk_bytes += HS_CHUNK;
@@ -189,9 +189,9 @@ static struct arena_chunk *take_pages(struct arena *a, unsigned count, unsigned 
 
 /* Pages [first, first+count) of c now belong to s (or to nothing: NULL). */
 static void map_pages(struct arena_chunk *c, unsigned first, unsigned count, struct slab *s) {
-  uint8_t cls = s ? s->cls : SIZECLASS_LARGE;
+  uint64_t word = slab_page_word(s);
   for (unsigned i = first; i < first + count; i++) {
-    c->map.page_class[i] = cls;
+    c->map.page_word[i] = word;
     c->map.page_slab[i] = s;
   }
 }

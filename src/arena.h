@@ -23,7 +23,7 @@
 struct arena_chunk {
   struct chunk map;          /* page -> slab; written under the arena lock */
   uintptr_t base;            /* immutable: the chunk's 2 MiB-aligned address */
-  struct arena *arena;       /* owner, NULL while in the chunk source */
+  /* map.arena: owner, NULL while in the chunk source. */
   /* Protected by arena->lock. */
   uint64_t free_pages[HS_CHUNK_PAGES / 64]; /* 1 = page not in any slab or run */
   uint16_t nfree_pages;

@@ -15,16 +15,19 @@
 #include "compiler.h"
 
 struct slab;
+struct arena;
 
-/* A 2 MiB chunk's page table: page_slab[i] is the slab (or page run) that
- * owns page i, NULL for a free page. Written by the arena owning the chunk
- * under its lock; read lock-free by free() for pointers the caller owns. */
+/* A 2 MiB chunk's page table. Written by the arena owning the chunk under its
+ * lock; read lock-free by free() and realloc() for pointers the caller owns.
+ *  - page_slab[i]: the slab (or page run) that owns page i, NULL if free;
+ *  - page_word[i]: that slab's class, first page and state-byte array packed
+ *    in one word (encoding in slab.h), so the free fast path finds a slot's
+ *    state byte from the chunk alone, without waiting on the slab
+ *    descriptor's cache line. */
 struct chunk {
+  struct arena *arena; /* owner while the chunk holds any slab; see arena.c */
+  uint64_t page_word[HS_CHUNK_PAGES];
   struct slab *page_slab[HS_CHUNK_PAGES];
-  /* page_class[i] == page_slab[i]->cls while page i is in a slab or run
-   * (SIZECLASS_LARGE otherwise): free() reads it beside page_slab, so the
-   * thread-cache bin does not wait on the slab descriptor's load. */
-  uint8_t page_class[HS_CHUNK_PAGES];
 };
 
 #define CHUNKMAP_HUGE ((uintptr_t)1)

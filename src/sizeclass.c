@@ -1,7 +1,7 @@
 /* sizeclass: see sizeclass.h. */
 #include "sizeclass.h"
 
-struct sizeclass_info sizeclass_table[SIZECLASS_SMALL];
+struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1];
 uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
 /* aligned_lut[k][c]: the first class >= c whose size is a multiple of
  * 32 << k (k = 0 .. 7, alignments 32 .. 4096), or SIZECLASS_SMALL. */

@@ -27,7 +27,8 @@ struct sizeclass_info {
   uint16_t batch;     /* slots moved per refill or flush */
 };
 
-extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL] HS_HIDDEN;
+/* sizeclass_table[SIZECLASS_LARGE] is all zero: see slab_state_lookup(). */
+extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1] HS_HIDDEN;
 extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;
 
 /* Fill the tables. Idempotent; needs no memory. */

@@ -3,6 +3,8 @@
 
 #include "sizeclass.h"
 
+const uint8_t slab_no_state = SLOT_NONE;
+
 void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_page, unsigned pages,
                unsigned cls, uint32_t size, uint32_t magic, unsigned slots) {
   s->base = base;

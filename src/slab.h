@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "chunkmap.h"
 #include "compiler.h"
+#include "sizeclass.h"
 
 #define SLOT_FREE 0
 #define SLOT_LIVE 1
@@ -78,22 +79,46 @@ HS_INLINE struct slab *slab_of_entry(uintptr_t e, const void *p) {
 
 HS_INLINE struct slab *slab_of(const void *p) { return slab_of_entry(chunkmap_get(p), p); }
 
+/* The chunk's page word (struct chunk.page_word) for a page of slab s, or for
+ * a free page when s is NULL. Bits 0..47: the address of s's state bytes
+ * (meta lives in the 47-bit user address space); bits 48..56: s's first page
+ * in the chunk; bits 57..63: s's class. A free page gets class
+ * SIZECLASS_LARGE, first page 0 and slab_no_state, one SLOT_NONE byte, so a
+ * lookup through it fails the LIVE check without a branch of its own. */
+extern const uint8_t slab_no_state HS_HIDDEN;
+#define SLAB_WORD_STATE_BITS 48
+#define SLAB_WORD_CLASS_SHIFT 57
+
+HS_INLINE uint64_t slab_page_word(const struct slab *s) {
+  if (!s) return (uint64_t)(uintptr_t)&slab_no_state | (uint64_t)SIZECLASS_LARGE << SLAB_WORD_CLASS_SHIFT;
+  return (uint64_t)(uintptr_t)s->state | (uint64_t)s->first_page << SLAB_WORD_STATE_BITS |
+         (uint64_t)s->cls << SLAB_WORD_CLASS_SHIFT;
+}
+
+/* The fast paths' lookup of p in chunk c, from p's page word and the class
+ * table only. True if p is the start of a slot or of the slab's unused tail
+ * (whose state byte is SLOT_NONE); then *state is that slot's state byte and
+ * *cls the class. A page run (class SIZECLASS_LARGE, whose table entry has
+ * size and magic 0) matches only at its first byte, a free page only at its
+ * chunk's first byte (state slab_no_state). The caller must check *state is
+ * SLOT_LIVE before trusting the slot. */
+HS_INLINE bool slab_state_lookup(const struct chunk *c, const void *p, unsigned *cls, uint8_t **state) {
+  uint64_t w = c->page_word[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)];
+  const struct sizeclass_info *ci = &sizeclass_table[w >> SLAB_WORD_CLASS_SHIFT];
+  uintptr_t first = (uintptr_t)(w >> SLAB_WORD_STATE_BITS) & (HS_CHUNK_PAGES - 1);
+  uintptr_t off = ((uintptr_t)p & (HS_CHUNK - 1)) - (first << HS_PAGE_SHIFT);
+  uint32_t idx = (uint32_t)((off * ci->magic) >> 32);
+  *cls = (unsigned)(w >> SLAB_WORD_CLASS_SHIFT);
+  *state = (uint8_t *)(uintptr_t)(w & (((uint64_t)1 << SLAB_WORD_STATE_BITS) - 1)) + idx;
+  return (uintptr_t)idx * ci->size == off;
+}
+
 /* Slot index of p in s; false if p is not the exact start of a slot. */
 HS_INLINE bool slab_slot_index(const struct slab *s, const void *p, uint32_t *idx) {
   uintptr_t off = (uintptr_t)p - s->base;
   uint32_t i = (uint32_t)((off * s->magic) >> 32);
   *idx = i;
   return (uintptr_t)i * s->size == off && i < s->slots;
-}
-
-/* The free fast path's form: p is a slot start or the start of the unused
- * tail (index `slots`, whose state byte is SLOT_NONE). The caller must check
- * the state byte before trusting the index. */
-HS_INLINE bool slab_slot_index_or_tail(const struct slab *s, const void *p, uint32_t *idx) {
-  uintptr_t off = (uintptr_t)p - s->base;
-  uint32_t i = (uint32_t)((off * s->magic) >> 32);
-  *idx = i;
-  return (uintptr_t)i * s->size == off;
 }
 
 /* Move up to `max` free slots out of the bitmap, lowest address first, into

@@ -199,7 +199,7 @@ void tcache_free_slow(struct slab *s, uint32_t idx) {
   }
   struct tcache_bin *b = &tc->bins[s->cls];
   if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
-  tcache_free(tc, s, s->cls, p, &s->state[idx]);
+  tcache_free(tc, s->arena, s->cls, p, &s->state[idx]);
 }
 
 struct arena *tcache_arena(void) {

@@ -62,13 +62,13 @@ HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
   return r.ptr;
 }
 
-/* Push block p of slab s (class cls), whose state byte *state the caller
- * found LIVE, marking it FREE (the free fast path). False when the stack is
- * full, the block belongs to another arena, or the thread has no live cache:
- * the caller then takes tcache_free_slow. */
-HS_INLINE bool tcache_free(struct tcache *tc, const struct slab *s, unsigned cls, void *p, uint8_t *state) {
+/* Push block p of class cls from arena `owner`, whose state byte *state the
+ * caller found LIVE, marking it FREE (the free fast path). False when the
+ * stack is full, the block belongs to another arena, or the thread has no
+ * live cache: the caller then takes tcache_free_slow. */
+HS_INLINE bool tcache_free(struct tcache *tc, const struct arena *owner, unsigned cls, void *p, uint8_t *state) {
   struct tcache_bin *b = &tc->bins[cls];
-  if (unlikely(b->count >= b->cap || s->arena != tc->arena)) return false;
+  if (unlikely(b->count >= b->cap || owner != tc->arena)) return false;
   *state = SLOT_FREE;
   b->stack[b->count].ptr = p;
   b->stack[b->count].state = state;

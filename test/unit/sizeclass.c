@@ -2,15 +2,55 @@
  * library's internals (linked statically): every small size maps to the
  * smallest class that holds it, every slot start of every class resolves to
  * its index, and no other offset does (the division shortcut in
- * slab_slot_index must never reject a valid free or accept an interior one). */
+ * slab_slot_index must never reject a valid free or accept an interior one).
+ * The same for the fast paths' lookup through a chunk's page words
+ * (slab_state_lookup), for slabs, page runs and free pages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "sizeclass.h"
 #include "slab.h"
 #include "testutil.h"
 
+/* A chunk descriptor and state bytes for the page-word lookups. */
+static struct chunk chunk;
+static uint8_t states[HS_CHUNK / 16 + 1];
+#define CHUNK_BASE ((uintptr_t)0x40000000)
+
+/* Map pages [first, first + s->pages) of the test chunk to s. */
+static void map_slab(struct slab *s, unsigned first) {
+  s->first_page = (uint16_t)first;
+  s->base = CHUNK_BASE + ((uintptr_t)first << HS_PAGE_SHIFT);
+  s->state = states;
+  for (unsigned i = first; i < first + s->pages; i++) chunk.page_word[i] = slab_page_word(s);
+}
+
+/* Every byte of s's pages: the lookup accepts exactly the slot starts and
+ * the tail start (index slots, never beyond), with the right class and
+ * state byte. */
+static void check_lookup(const struct slab *s, unsigned cls, size_t slot_size) {
+  size_t span = (size_t)s->pages * HS_PAGE;
+  for (size_t off = 0; off < span; off++) {
+    unsigned got_cls;
+    uint8_t *state;
+    bool ok = slab_state_lookup(&chunk, (void *)(s->base + off), &got_cls, &state);
+    bool want = slot_size ? off % slot_size == 0 : off == 0;
+    CHECK_MSG(ok == want, "class %u offset %zu: lookup says %d", cls, off, ok);
+    CHECK(got_cls == cls);
+    if (ok) CHECK(state == states + (slot_size ? off / slot_size : 0) && (size_t)(state - states) <= s->slots);
+  }
+}
+
 int main(void) {
   sizeclass_init();
+  /* Free pages: at most the chunk's first byte passes, onto SLOT_NONE. */
+  for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) chunk.page_word[i] = slab_page_word(NULL);
+  for (uintptr_t off = 0; off < HS_CHUNK; off += 8) {
+    unsigned cls;
+    uint8_t *state;
+    bool ok = slab_state_lookup(&chunk, (void *)(CHUNK_BASE + off), &cls, &state);
+    CHECK(cls == SIZECLASS_LARGE && ok == (off == 0));
+    if (ok) CHECK(*state == SLOT_NONE);
+  }
   for (size_t n = 0; n <= SIZECLASS_SMALL_MAX; n++) {
     unsigned c = sizeclass_of(n);
     CHECK_MSG(c < SIZECLASS_SMALL, "size %zu -> class %u", n, c);
@@ -36,13 +76,23 @@ int main(void) {
       bool want = off % ci->size == 0 && off / ci->size < ci->slots;
       CHECK_MSG(ok == want, "class %u size %u offset %zu: got %d want %d", c, ci->size, off, ok, want);
       if (ok) CHECK(idx == off / ci->size);
-      /* The fast path's variant may also accept the tail start (index ==
-       * slots, whose state byte is SLOT_NONE), and nothing else. */
-      bool tail_ok = slab_slot_index_or_tail(&s, (void *)(s.base + off), &idx);
-      CHECK_MSG(tail_ok == (off % ci->size == 0), "class %u offset %zu: or_tail says %d", c, off, tail_ok);
-      if (tail_ok) CHECK(idx == off / ci->size && idx <= ci->slots);
     }
+    /* The same slab mapped at the chunk's start and at its end. */
+    s.cls = (uint8_t)c;
+    s.pages = ci->pages;
+    map_slab(&s, 0);
+    check_lookup(&s, c, ci->size);
+    map_slab(&s, HS_CHUNK_PAGES - ci->pages);
+    check_lookup(&s, c, ci->size);
   }
+  /* Page runs of 1 .. 256 pages anywhere: only the first byte passes. */
+  for (unsigned pages = 1; pages <= 256; pages *= 4)
+    for (unsigned first = 0; first + pages <= HS_CHUNK_PAGES; first += 97) {
+      struct slab run = {.size = pages << HS_PAGE_SHIFT, .slots = 1, .pages = (uint16_t)pages,
+                         .cls = SIZECLASS_LARGE};
+      map_slab(&run, first);
+      check_lookup(&run, SIZECLASS_LARGE, 0);
+    }
   /* Aligned classes: every slot of the chosen class is aligned. */
   for (size_t align = 32; align <= HS_PAGE; align <<= 1)
     for (size_t n = 1; n <= SIZECLASS_SMALL_MAX; n += 7) {
