@@ -3,12 +3,17 @@
 
 RUNDIR holds what bench/run wrote: meta.txt (key=value lines), runs.csv (one
 row per workload run: rep, workload, allocator, wall_s, maxrss_kib, status,
-checksum) and micro.ALLOCATOR.json (Google Benchmark JSON). Writes, in RUNDIR:
+checksum) and micro.ALLOCATOR.REP.json (Google Benchmark JSON of repetition
+REP; runs made before the microbenchmarks were repeated have one
+micro.ALLOCATOR.json). Writes, in RUNDIR:
 
-  report.md   median wall time and peak RSS per workload and allocator, the
-              ratio to glibc, a geometric-mean row, the microbenchmarks, and
-              any failed run or checksum that differs from glibc's;
+  report.md   hugeslab against its targets, median wall time and peak RSS per
+              workload and allocator, the ratio to glibc, a geometric-mean row,
+              the median of the microbenchmarks over the repetitions, and any
+              failed run or checksum that differs from glibc's;
   report.csv  every raw run (a copy of runs.csv);
+  report-micro.csv  every microbenchmark result: rep, benchmark, allocator,
+              ns_per_iteration (only when there are microbenchmark results);
   report.png  grouped bars of the time and RSS ratios to glibc (gnuplot;
               skipped with a note when gnuplot is missing).
 Standard library only.
@@ -18,12 +23,18 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 
 BASE = "glibc"
+# The allocator the targets are for, the allocators it is measured against,
+# and the malloc_free sizes of target (d).
+TARGET = "hugeslab"
+PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
+TARGET_SIZES = (16, 32, 64, 128, 256, 512, 1024)
 TIME_UNITS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -130,28 +141,62 @@ def table(workloads, cells, names, key, unit, digits):
 
 
 def read_micro(rundir, names):
-    """{allocator: {benchmark: ns per iteration}}, benchmark order."""
+    """({allocator: {benchmark: {rep: ns per iteration}}}, benchmark order), from
+    micro.ALLOCATOR.REP.json; the single micro.ALLOCATOR.json of an older run
+    counts as repetition 1."""
     results, order = {}, []
     for a in names:
-        path = os.path.join(rundir, "micro.%s.json" % a)
-        if not os.path.exists(path):
-            continue
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except (OSError, ValueError) as e:
-            print("report: cannot read %s: %s" % (path, e), file=sys.stderr)
-            continue
-        res = {}
-        for b in data.get("benchmarks", []):
-            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+        pattern = re.compile(r"micro\.%s(?:\.(\d+))?\.json$" % re.escape(a))
+        files = []
+        for path in glob.glob(os.path.join(rundir, "micro.*.json")):
+            m = pattern.match(os.path.basename(path))
+            if m:
+                files.append((int(m.group(1) or 1), path))
+        for rep, path in sorted(files):
+            try:
+                with open(path) as f:
+                    data = json.load(f)
+            except (OSError, ValueError) as e:
+                print("report: cannot read %s: %s" % (path, e), file=sys.stderr)
                 continue
-            name = b["name"].replace("/real_time", "")
-            res[name] = b["real_time"] * TIME_UNITS.get(b.get("time_unit", "ns"), 1.0)
-            if name not in order:
-                order.append(name)
-        results[a] = res
+            for b in data.get("benchmarks", []):
+                if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                    continue
+                name = b["name"].replace("/real_time", "")
+                ns = b["real_time"] * TIME_UNITS.get(b.get("time_unit", "ns"), 1.0)
+                results.setdefault(a, {}).setdefault(name, {})[rep] = ns
+                if name not in order:
+                    order.append(name)
     return results, order
+
+
+def micro_medians(runs):
+    """{allocator: {benchmark: median ns per iteration over the repetitions}}."""
+    return {a: {b: statistics.median(by_rep.values()) for b, by_rep in res.items()}
+            for a, res in runs.items()}
+
+
+def micro_reps(runs):
+    """How many repetitions the medians of runs are over, in words: "3
+    repetitions", or "2–3 repetitions" where a run failed."""
+    n = sorted({len(by_rep) for res in runs.values() for by_rep in res.values()})
+    if n[0] != n[-1]:
+        return "%d–%d repetitions" % (n[0], n[-1])
+    return "1 repetition" if n[0] == 1 else "%d repetitions" % n[0]
+
+
+def write_micro_csv(path, runs, order, names):
+    """Writes every microbenchmark result of runs (from read_micro) to path."""
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["rep", "benchmark", "allocator", "ns_per_iteration"])
+        reps = sorted({r for res in runs.values() for by_rep in res.values() for r in by_rep})
+        for rep in reps:
+            for b in order:
+                for a in names:
+                    ns = runs.get(a, {}).get(b, {}).get(rep)
+                    if ns is not None:
+                        out.writerow([rep, b, a, "%.4f" % ns])
 
 
 def fmt_ns(ns):
@@ -183,6 +228,105 @@ def micro_table(results, order, names):
     gm = ["1.00×" if a == BASE else ("–" if geomean(ratios[a]) is None else "**%.2f×**" % geomean(ratios[a]))
           for a in names]
     lines.append("| **geometric mean of ratios** | %s |" % " | ".join(gm))
+    return lines
+
+
+def worst_malloc_free(micro, threads):
+    """(ratio, benchmark, hugeslab ns, tcmalloc ns) of the malloc_free/S/threads:N
+    (S in TARGET_SIZES) where hugeslab's median is furthest above tcmalloc's, or
+    None; and how many of the sizes both have."""
+    worst, sizes = None, 0
+    for size in TARGET_SIZES:
+        b = "malloc_free/%d/threads:%d" % (size, threads)
+        hs, tc = micro.get(TARGET, {}).get(b), micro.get("tcmalloc", {}).get(b)
+        if hs is None or not tc:
+            continue
+        sizes += 1
+        if worst is None or hs / tc > worst[0]:
+            worst = (hs / tc, b, hs, tc)
+    return worst, sizes
+
+
+def targets(workloads, cells, gm_time, gm_rss, micro):
+    """Markdown table of hugeslab against its targets on this run: gm_time and
+    gm_rss are the geometric means from table(), micro the medians from
+    micro_medians()."""
+    lines = ["| target | measured | result |", "|---|---|---|"]
+
+    def row(target, measured, verdict):
+        lines.append("| %s | %s | %s |" % (target, measured, verdict))
+
+    def verdict(ok):
+        return "met" if ok else "**missed**"
+
+    others = [a for a in PEERS if a != BASE]
+    target = ("(a) wall-time geomean, ratio to glibc, ≤ 0.85× and below %s" %
+              ", ".join(a + "'s" for a in others))
+    g = gm_time.get(TARGET)
+    if g is None:
+        row(target, "–", "not measured")
+    else:
+        peers = [(a, gm_time[a]) for a in others if gm_time.get(a) is not None]
+        absent = [a for a in others if gm_time.get(a) is None]
+        measured = "%.2f×" % g
+        if peers:
+            measured += " (%s)" % ", ".join("%s %.2f×" % p for p in peers)
+        if absent:
+            measured += "; not measured: " + ", ".join(absent)
+        row(target, measured, verdict(g <= 0.85 and all(g < v for _, v in peers)))
+
+    target = "(b) no workload's median wall time over 1.3× the fastest of " + ", ".join(PEERS)
+    worst, failed = None, []
+    for w in workloads:
+        peer_times = [(cells[(w, a)]["time"], a) for a in PEERS if cells.get((w, a), {}).get("time")]
+        if not peer_times or (w, TARGET) not in cells:
+            continue
+        t = cells[(w, TARGET)]["time"]
+        if t is None:
+            failed.append(w)
+            continue
+        fastest, peer = min(peer_times)
+        if worst is None or t / fastest > worst[0]:
+            worst = (t / fastest, w, peer, t, fastest)
+    if worst is None and not failed:
+        row(target, "–", "not measured")
+    else:
+        measured = []
+        if worst:
+            measured.append("worst %s: %.3f s, %.2f× %s's %.3f s" % (
+                worst[1], worst[3], worst[0], worst[2], worst[4]))
+        if failed:
+            measured.append("failed: " + ", ".join(failed))
+        row(target, "; ".join(measured), verdict(not failed and worst[0] <= 1.3))
+
+    target = "(c) peak-RSS geomean, ratio to glibc, ≤ jemalloc's"
+    g, je = gm_rss.get(TARGET), gm_rss.get("jemalloc")
+    if g is None or je is None:
+        row(target, "–" if g is None else "%.2f×; jemalloc not measured" % g, "not measured")
+    else:
+        row(target, "%.2f× (jemalloc %.2f×)" % (g, je), verdict(g <= je))
+
+    sizes = "S %d–%d" % (TARGET_SIZES[0], TARGET_SIZES[-1])
+    target = "(d) `malloc_free/S/threads:1`, %s: median ≤ 1.2× tcmalloc's" % sizes
+    worst, n = worst_malloc_free(micro, 1)
+    if worst is None:
+        row(target, "–", "not measured")
+    else:
+        measured = "worst %s: %s, %.2f× tcmalloc's %s" % (worst[1], fmt_ns(worst[2]), worst[0], fmt_ns(worst[3]))
+        if worst[0] > 1.2:
+            result = verdict(False)
+        elif n < len(TARGET_SIZES):
+            result = "not measured (%d of %d sizes)" % (n, len(TARGET_SIZES))
+        else:
+            result = verdict(True)
+        row(target, measured, result)
+    worst, n = worst_malloc_free(micro, 2)
+    if worst is not None:
+        row("`malloc_free/S/threads:2`, %s, against tcmalloc (information, not a target)" % sizes,
+            "worst %s: %s, %.2f× tcmalloc's %s%s" % (
+                worst[1], fmt_ns(worst[2]), worst[0], fmt_ns(worst[3]),
+                "" if n == len(TARGET_SIZES) else "; %d of %d sizes" % (n, len(TARGET_SIZES))),
+            "–")
     return lines
 
 
@@ -249,7 +393,14 @@ def main():
     rows = read_runs(rundir)
     shutil.copyfile(os.path.join(rundir, "runs.csv"), os.path.join(rundir, "report.csv"))
     workloads, cells = summarise_runs(rows, allocs)
-    micro, order = read_micro(rundir, names)
+    micro_runs, order = read_micro(rundir, names)
+    micro = micro_medians(micro_runs)
+    if micro:
+        write_micro_csv(os.path.join(rundir, "report-micro.csv"), micro_runs, order, names)
+    gm_time, gm_rss = {}, {}
+    if rows:
+        time_lines, gm_time = table(workloads, cells, names, "time", "s", 3)
+        rss_lines, gm_rss = table(workloads, cells, names, "rss_med", "MiB", 1)
 
     md = ["# hugeslab benchmark results", ""]
     md.append("%s on %s (%s, %s cores, %s), THP `%s`, load before the run %s." % (
@@ -263,16 +414,24 @@ def main():
     for a, path in allocs:
         md.append("| %s | `%s` |" % (a, path))
     md.append("")
+    if TARGET in names:
+        md.append("## hugeslab against its targets")
+        md.append("")
+        md.append("On this run alone: scale %s, %d workload(s)%s. A target whose allocator, workloads "
+                  "or microbenchmarks this run lacks is not measured." % (
+                      meta.get("scale"), len(workloads),
+                      ", microbenchmark medians over %s" % micro_reps(micro_runs) if micro else ""))
+        md.append("")
+        md += targets(workloads, cells, gm_time, gm_rss, micro)
+        md.append("")
     if rows:
         md.append("## Workloads: median wall time (ratio to glibc; lower is better)")
         md.append("")
-        lines, gm_time = table(workloads, cells, names, "time", "s", 3)
-        md += lines
+        md += time_lines
         md.append("")
         md.append("## Workloads: median peak RSS (ratio to glibc; lower is better)")
         md.append("")
-        lines, gm_rss = table(workloads, cells, names, "rss_med", "MiB", 1)
-        md += lines
+        md += rss_lines
         md.append("")
         spreads = []
         for a in names:
@@ -300,17 +459,20 @@ def main():
     if micro:
         md.append("## Microbenchmarks (Google Benchmark, wall time per iteration; ratio to glibc)")
         md.append("")
-        md.append("Min time %s s per benchmark%s. Threaded runs report each thread's time per "
-                  "iteration." % (meta.get("micro_min_time", "?"),
-                                  (", filter `%s`" % meta["micro_filter"]) if meta.get("micro_filter") else ""))
+        md.append("Median over %s per benchmark and allocator; min time %s s "
+                  "per benchmark%s. Threaded runs report each thread's time per iteration." % (
+                      micro_reps(micro_runs), meta.get("micro_min_time", "?"),
+                      (", filter `%s`" % meta["micro_filter"]) if meta.get("micro_filter") else ""))
         md.append("")
         md += micro_table(micro, order, names)
         md.append("")
     note = plot(rundir, workloads, cells, names) if rows else "no plot: no workload runs"
     md.append("![time and RSS ratios to glibc](LATEST.png)" if note is None else "_(%s)_" % note)
     md.append("")
-    md.append("Raw runs: `LATEST.csv`. Every file of this run, with the logs of failed runs "
-              "and the Google Benchmark JSON: `%s`." % rundir)
+    md.append("Raw runs: `LATEST.csv`%s. Every file of this run, with the logs of failed runs "
+              "and the Google Benchmark JSON: `%s`." % (
+                  "; every microbenchmark result of every repetition: `LATEST-micro.csv`" if micro else "",
+                  rundir))
     with open(os.path.join(rundir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 

@@ -3,7 +3,9 @@
  * Proves, for the correct size:
  *  - NULL is accepted by both, with any size;
  *  - a block from malloc / calloc / realloc (n = the last requested size,
- *    including 0) is released by free_sized without a report, and a block
+ *    including 0) is released by free_sized without a report, also after
+ *    realloc grew it a little at a time (which may give it headroom: a
+ *    bigger class or more pages than n needs), and a block
  *    from aligned_alloc(a, n) by free_aligned_sized(p, a, n), for small,
  *    large and huge sizes and alignments up to 2 MiB;
  *  - errno is not changed;
@@ -80,6 +82,19 @@ int main(void) {
     }
     fprintf(stderr, "FAIL: free_sized/free_aligned_sized not defined at run time\n");
     return 1;
+  }
+
+  /* Blocks grown by realloc in small steps, released at every step with
+   * the size last asked for (a fresh block continues the walk). */
+  for (size_t n = 1, step = 0; n <= 300000; n += n / 16 + 1, step++) {
+    void *p = malloc(n / 2 + 1);
+    CHECK(p != NULL);
+    void *q = realloc(p, n - n / 32);
+    CHECK(q != NULL);
+    q = realloc(q, n);
+    CHECK(q != NULL);
+    touch(q, n);
+    sized(q, n);
   }
 
   /* NULL with any size and alignment. */
