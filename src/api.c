@@ -62,11 +62,16 @@ void *hs_api_alloc_aligned(size_t align, size_t n) {
   return alloc_big(n, align);
 }
 
-/* A pointer handed to us by the caller, resolved. */
+/* A pointer handed to us by the caller, resolved. A small slot is resolved
+ * from its chunk's page word alone (see slab_state_lookup), so the slow
+ * paths, like the fast ones, do not wait on the slab descriptor. */
 struct block {
-  struct slab *slab;       /* small slot or page run, or NULL for huge */
-  uint32_t idx;
-  struct huge_block *huge;
+  void *ptr;
+  struct huge_block *huge; /* a huge mapping, or NULL */
+  struct slab *run;        /* a page run, or NULL */
+  unsigned cls;            /* a small slot's class (SIZECLASS_LARGE for a run) */
+  uint8_t *state;          /* a small slot's state byte */
+  struct arena *arena;     /* a small slot's owner */
   size_t usable;
 };
 
@@ -74,25 +79,30 @@ struct block {
  * `freeing` picks the wording for a block that is already free. */
 HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b) {
   uintptr_t e = chunkmap_get(p);
-  b->huge = NULL;
-  b->slab = NULL;
+  *b = (struct block){.ptr = p};
   if (e & CHUNKMAP_HUGE) {
     b->huge = huge_lookup(e, p);
     if (!b->huge) os_report_pointer(call, "invalid pointer", p);
     b->usable = b->huge->usable;
     return;
   }
-  struct slab *s = slab_of_entry(e, p);
-  if (!s || !slab_slot_index(s, p, &b->idx)) os_report_pointer(call, "invalid pointer", p);
-  if (s->state[b->idx] != SLOT_LIVE) os_report_pointer(call, freeing ? "double free" : "invalid pointer", p);
-  b->slab = s;
-  b->usable = s->size;
+  if (!e || !slab_state_lookup((const struct chunk *)e, p, &b->cls, &b->state))
+    os_report_pointer(call, "invalid pointer", p);
+  if (*b->state != SLOT_LIVE)
+    os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
+  b->arena = ((const struct chunk *)e)->arena;
+  if (b->cls == SIZECLASS_LARGE) {
+    b->run = slab_of_entry(e, p);
+    b->usable = b->run->size;
+  } else {
+    b->usable = sizeclass_size(b->cls);
+  }
 }
 
 static void release_block(const struct block *b) {
   if (b->huge) huge_free(b->huge);
-  else if (b->slab->cls == SIZECLASS_LARGE) arena_free_large(b->slab);
-  else tcache_free_slow(b->slab, b->idx);
+  else if (b->run) arena_free_large(b->run);
+  else tcache_free_slow(b->arena, b->cls, b->ptr, b->state);
 }
 
 static HS_NOINLINE void free_slow(void *p, const char *call) {
@@ -120,8 +130,8 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
   if (align > HS_MIN_ALIGN) return true;
   if (b->huge) return n > SIZECLASS_LARGE_MAX;
   /* A page run may carry realloc's growth headroom: any size it can hold. */
-  if (b->slab->cls == SIZECLASS_LARGE) return b->slab->aligned_run || n > SIZECLASS_SMALL_MAX;
-  return small_fits(b->slab->cls, n);
+  if (b->run) return b->run->aligned_run || n > SIZECLASS_SMALL_MAX;
+  return small_fits(b->cls, n);
 }
 
 void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
@@ -185,16 +195,16 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
   }
   bool keep;
   if (b.huge) keep = n > SIZECLASS_LARGE_MAX && huge_resize(b.huge, n);
-  else if (b.slab->cls == SIZECLASS_LARGE)
+  else if (b.run)
     keep = n > SIZECLASS_SMALL_MAX && n <= SIZECLASS_LARGE_MAX &&
-           (((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.slab->pages || arena_resize_large(b.slab, n));
-  else keep = small_fits(b.slab->cls, n);
+           (((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) == b.run->pages || arena_resize_large(b.run, n));
+  else keep = small_fits(b.cls, n);
   if (keep) return p;
   /* A small block or page run that has to grow gets 25% headroom, so a
    * buffer grown a little at a time is copied every other class or so, and
    * O(log n) times as a page run, not once per class or page. */
   void *q = NULL;
-  if (b.slab && n > b.usable && n <= SIZECLASS_LARGE_MAX) {
+  if (!b.huge && n > b.usable && n <= SIZECLASS_LARGE_MAX) {
     size_t roomy = b.usable + b.usable / 4;
     if (roomy > n && roomy <= SIZECLASS_LARGE_MAX) q = malloc(roomy);
   }

@@ -20,7 +20,7 @@
 
 struct sizeclass_info {
   uint32_t size;      /* slot size */
-  uint32_t magic;     /* ceil-ish 2^32 / size, see slab_slot_index() */
+  uint32_t magic;     /* ceil-ish 2^32 / size, see slab_state_lookup() */
   uint16_t pages;     /* slab size in pages */
   uint16_t slots;     /* slots per slab */
   uint16_t cache_cap; /* thread-cache stack capacity */

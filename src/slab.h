@@ -113,14 +113,6 @@ HS_INLINE bool slab_state_lookup(const struct chunk *c, const void *p, unsigned 
   return (uintptr_t)idx * ci->size == off;
 }
 
-/* Slot index of p in s; false if p is not the exact start of a slot. */
-HS_INLINE bool slab_slot_index(const struct slab *s, const void *p, uint32_t *idx) {
-  uintptr_t off = (uintptr_t)p - s->base;
-  uint32_t i = (uint32_t)((off * s->magic) >> 32);
-  *idx = i;
-  return (uintptr_t)i * s->size == off && i < s->slots;
-}
-
 /* Move up to `max` free slots out of the bitmap, lowest address first, into
  * out[]. Returns how many. Caller holds the arena lock. */
 unsigned slab_take(struct slab *s, struct slot_ref *out, unsigned max);

@@ -180,26 +180,25 @@ void *tcache_alloc_slow(unsigned cls) {
   return tcache_alloc(tc, cls);
 }
 
-void tcache_free_slow(struct slab *s, uint32_t idx) {
+void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state) {
   struct tcache *tc = tcache_tls;
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
   if (tc->mode == TCACHE_DEAD) {
-    s->state[idx] = SLOT_FREE;
-    struct slot_ref r = {(void *)(s->base + (uintptr_t)idx * s->size), &s->state[idx]};
+    *state = SLOT_FREE;
+    struct slot_ref r = {p, state};
     arena_flush_batch(&r, 1);
     return;
   }
-  void *p = (void *)(s->base + (uintptr_t)idx * s->size);
-  if (s->arena != tc->arena) {
-    s->state[idx] = SLOT_FREE;
+  if (owner != tc->arena) {
+    *state = SLOT_FREE;
     tc->remote[tc->nremote].ptr = p;
-    tc->remote[tc->nremote].state = &s->state[idx];
+    tc->remote[tc->nremote].state = state;
     if (++tc->nremote == TCACHE_REMOTE_CAP) flush_remote(tc);
     return;
   }
-  struct tcache_bin *b = &tc->bins[s->cls];
+  struct tcache_bin *b = &tc->bins[cls];
   if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
-  tcache_free(tc, s->arena, s->cls, p, &s->state[idx]);
+  tcache_free(tc, owner, cls, p, state);
 }
 
 struct arena *tcache_arena(void) {

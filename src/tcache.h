@@ -75,7 +75,10 @@ HS_INLINE bool tcache_free(struct tcache *tc, const struct arena *owner, unsigne
   b->count++;
   return true;
 }
-void tcache_free_slow(struct slab *s, uint32_t idx);
+/* Free LIVE block p (class cls, state byte *state) of arena `owner` when
+ * tcache_free could not: a first call on the thread, a dead cache, another
+ * arena's block (batched back to it), or a full stack (flushed by half). */
+void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state);
 
 /* The calling thread's arena (initialising the thread if needed). */
 struct arena *tcache_arena(void);
