@@ -92,7 +92,7 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
   if (b->cls == SIZECLASS_LARGE) {
-    b->run = slab_of_entry(e, p);
+    b->run = slab_of_run_state(b->state);
     b->usable = b->run->size;
   } else {
     b->usable = sizeclass_size(b->cls);
@@ -228,7 +228,7 @@ HS_EXPORT void *realloc(void *p, size_t n) {
     if (likely(slab_state_lookup((const struct chunk *)e, p, &cls, &state) && *state == SLOT_LIVE)) {
       bool same = cls != SIZECLASS_LARGE ? small_fits(cls, n)
                                          : n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) ==
-                                                                          slab_of_entry(e, p)->pages;
+                                                                          slab_of_run_state(state)->pages;
       if (same) return p;
     }
   }

@@ -76,6 +76,14 @@ int main(void) {
     map_slab(&s, HS_CHUNK_PAGES - ci->pages);
     check_lookup(&s, c, ci->size);
   }
+  /* A page run's state byte is in its descriptor's run_state, from which
+   * realloc finds the descriptor. */
+  static _Alignas(64) unsigned char desc[256];
+  struct slab *run = (struct slab *)desc;
+  slab_init(run, &chunk, CHUNK_BASE, 0, 3, SIZECLASS_LARGE, 3 << HS_PAGE_SHIFT, 0, 1);
+  CHECK(run->state == run->run_state && slab_of_run_state(run->state) == run);
+  CHECK(run->state[0] == SLOT_FREE && run->state[1] == SLOT_NONE);
+
   /* Page runs of 1 .. 256 pages anywhere: only the first byte passes. */
   for (unsigned pages = 1; pages <= 256; pages *= 4)
     for (unsigned first = 0; first + pages <= HS_CHUNK_PAGES; first += 97) {
