@@ -92,7 +92,7 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
   if (b->cls == SIZECLASS_LARGE) {
-    b->run = slab_of_run_state(b->state);
+    b->run = slab_of_entry(e, p);
     b->usable = b->run->size;
   } else {
     b->usable = sizeclass_size(b->cls);
@@ -120,8 +120,7 @@ static HS_NOINLINE void free_slow(void *p, const char *call) {
  * buffer fills, and shrinking by more than about a fifth moves it to a
  * smaller class. */
 HS_INLINE bool small_fits(unsigned cls, size_t n) {
-  size_t roomy = n + n / 4;
-  return n <= sizeclass_size(cls) && sizeclass_of(roomy < SIZECLASS_SMALL_MAX ? roomy : SIZECLASS_SMALL_MAX) >= cls;
+  return n >= sizeclass_keep_min[cls] && n <= sizeclass_size(cls);
 }
 
 /* Whether a block can have been allocated with size n (and no alignment). */
@@ -223,14 +222,20 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
 HS_EXPORT void *realloc(void *p, size_t n) {
   uintptr_t e = chunkmap_get(p);
   if (likely(e && !(e & CHUNKMAP_HUGE) && n - 1 < SIZECLASS_LARGE_MAX)) {
+    const struct chunk *c = (const struct chunk *)e;
     unsigned cls;
     uint8_t *state;
-    if (likely(slab_state_lookup((const struct chunk *)e, p, &cls, &state) && *state == SLOT_LIVE)) {
-      bool same = cls != SIZECLASS_LARGE ? small_fits(cls, n)
-                                         : n > SIZECLASS_SMALL_MAX && ((n + HS_PAGE - 1) >> HS_PAGE_SHIFT) ==
-                                                                          slab_of_run_state(state)->pages;
-      if (same) return p;
-    }
+    bool slot = slab_state_lookup(c, p, &cls, &state);
+    /* The sizes p keeps, [lo, hi]: small_fits' range for a small slot; for
+     * a page run (which starts at p's page, so its record loads beside the
+     * word) the sizes of its page count. Selected without a branch: which
+     * kind of block comes next is as random as the program's data. A run
+     * of a class-sized alignment may keep a small n (it is still aligned). */
+    size_t run_pages = c->run[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)].pages;
+    size_t run = (size_t)0 - (cls == SIZECLASS_LARGE); /* all ones for a run */
+    size_t hi = ((run_pages << HS_PAGE_SHIFT) & run) | (sizeclass_size(cls) & ~run);
+    size_t lo = ((((run_pages - 1) << HS_PAGE_SHIFT) + 1) & run) | (sizeclass_keep_min[cls] & ~run);
+    if (likely(slot && *state == SLOT_LIVE && n - lo <= hi - lo)) return p;
   }
   return realloc_slow(p, n);
 }

@@ -404,6 +404,7 @@ bool arena_resize_large(struct slab *s, size_t size) {
   if (ok && pages != s->pages) {
     size_t old = s->size;
     s->pages = (uint16_t)pages;
+    c->map.run[first].pages = (uint16_t)pages;
     s->size = (uint32_t)((size_t)pages << HS_PAGE_SHIFT);
     a->stats.large_bytes = a->stats.large_bytes - old + s->size;
   }
@@ -416,6 +417,9 @@ void arena_free_large(struct slab *s) {
   hs_lock_acquire(&a->lock);
   a->stats.large_bytes -= s->size;
   a->stats.large_count--;
+  /* The chunk's run record outlives the run: realloc trusts it only while
+   * a live run starts at its page. */
+  *s->state = SLOT_FREE;
   slab_release(a, s);
   hs_lock_release(&a->lock);
 }

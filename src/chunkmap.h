@@ -23,11 +23,21 @@ struct arena;
  *  - page_word[i]: that slab's class, first page and state-byte array packed
  *    in one word (encoding in slab.h), so the free fast path finds a slot's
  *    state byte from the chunk alone, without waiting on the slab
- *    descriptor's cache line. */
+ *    descriptor's cache line;
+ *  - run[i]: for a page run starting at page i, its state byte and page
+ *    count, so realloc of a run reads them beside its page word rather than
+ *    after it. Stale (state SLOT_FREE) where no run starts. */
+struct chunk_run {
+  uint8_t state;  /* the run's slot state; its state pointer points here */
+  uint8_t pad;    /* SLOT_NONE: the run's tail-index state (see slab.h) */
+  uint16_t pages; /* == the run's slab->pages */
+};
+
 struct chunk {
   struct arena *arena; /* owner while the chunk holds any slab; see arena.c */
   uint64_t page_word[HS_CHUNK_PAGES];
   struct slab *page_slab[HS_CHUNK_PAGES];
+  struct chunk_run run[HS_CHUNK_PAGES];
 };
 
 #define CHUNKMAP_HUGE ((uintptr_t)1)

@@ -3,6 +3,7 @@
 
 struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1];
 uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+uint16_t sizeclass_keep_min[SIZECLASS_SMALL + 1];
 /* aligned_lut[k][c]: the first class >= c whose size is a multiple of
  * 32 << k (k = 0 .. 7, alignments 32 .. 4096), or SIZECLASS_SMALL. */
 #define ALIGNED_KINDS 8
@@ -68,6 +69,12 @@ void sizeclass_init(void) {
     unsigned c = 0;
     while (class_size(c) < n) c++;
     sizeclass_lut[i] = (uint8_t)c;
+  }
+  /* The class of min(n + n/4, max) never decreases with n. */
+  unsigned next = 0;
+  for (size_t n = 0; n <= SIZECLASS_SMALL_MAX && next < SIZECLASS_SMALL; n++) {
+    size_t roomy = n + n / 4 < SIZECLASS_SMALL_MAX ? n + n / 4 : SIZECLASS_SMALL_MAX;
+    for (unsigned c = sizeclass_of(roomy); next <= c; next++) sizeclass_keep_min[next] = (uint16_t)n;
   }
 }
 

@@ -30,6 +30,11 @@ struct sizeclass_info {
 /* sizeclass_table[SIZECLASS_LARGE] is all zero: see slab_state_lookup(). */
 extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1] HS_HIDDEN;
 extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;
+/* sizeclass_keep_min[c]: the smallest n whose n + n/4 (capped at
+ * SIZECLASS_SMALL_MAX) is of class c or above. realloc keeps a block of
+ * class c for n in [keep_min, size]: a block grown with 25% headroom stays
+ * put while it fills, one shrunk much further moves to a smaller class. */
+extern uint16_t sizeclass_keep_min[SIZECLASS_SMALL + 1] HS_HIDDEN;
 
 /* Fill the tables. Idempotent; needs no memory. */
 void sizeclass_init(void);

@@ -19,7 +19,12 @@ void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_p
   unsigned words = (slots + 63) / 64;
   for (unsigned w = 0; w < words; w++) s->bitmap[w] = ~(uint64_t)0;
   if (slots % 64) s->bitmap[words - 1] = ((uint64_t)1 << (slots % 64)) - 1;
-  s->state = cls == SIZECLASS_LARGE ? s->run_state : (uint8_t *)&s->bitmap[words];
+  if (cls == SIZECLASS_LARGE) {
+    s->state = &c->run[first_page].state;
+    c->run[first_page].pages = (uint16_t)pages;
+  } else {
+    s->state = (uint8_t *)&s->bitmap[words];
+  }
   s->state[slots] = SLOT_NONE;
 }
 

@@ -47,13 +47,10 @@ struct slab {
   uint16_t first_page;  /* index of the first page in its chunk */
   uint8_t cls;          /* size class, SIZECLASS_LARGE for a page run */
   uint8_t aligned_run;  /* page run placed for an alignment > 1 page */
-  /* A page run's state bytes (its slot and the SLOT_NONE pad): here, on
-   * the cache line that also holds `pages`, so realloc of a run reads one
-   * descriptor line (slab_of_run_state). Unused by slabs of a class. */
-  uint8_t run_state[2];
   struct arena *arena;  /* owner */
   struct chunk *chunk;  /* the chunk holding the pages */
-  uint8_t *state;       /* slots state bytes (after the bitmap) */
+  uint8_t *state;       /* slots state bytes: after the bitmap, or for a
+                           page run chunk->run[first_page].state */
   /* Protected by arena->lock. */
   uint8_t list;         /* enum slab_list: which arena list holds it */
   uint16_t nfree;       /* slots free in the bitmap */
@@ -61,15 +58,6 @@ struct slab {
   struct slab *prev, *next;
   uint64_t bitmap[];
 };
-
-_Static_assert(__builtin_offsetof(struct slab, run_state) / 64 == __builtin_offsetof(struct slab, pages) / 64,
-               "a run's state byte shares the descriptor line that holds its page count");
-
-/* The page run whose state byte is *state (a page run's state pointer
- * points at its own run_state). */
-HS_INLINE struct slab *slab_of_run_state(uint8_t *state) {
-  return (struct slab *)(void *)(state - __builtin_offsetof(struct slab, run_state));
-}
 
 /* Descriptor bytes for a slab of `slots` slots. */
 HS_INLINE size_t slab_desc_size(unsigned slots) {

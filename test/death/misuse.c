@@ -189,6 +189,23 @@ CASE case_realloc_freed(void) {
   test_opaque(r);
 }
 
+/* #75: realloc of a freed page run, to the size it had, while the rest of
+ * its chunk is live. The run is the one starting a chunk where possible: a
+ * free page's lookup word points at the chunk's first page, whose run record
+ * must then say the run is gone. */
+CASE case_realloc_freed_large(void) {
+  enum { RUNS = 6, RUN = 1 << 20 };
+  void *volatile runs[RUNS];
+  for (int i = 0; i < RUNS; i++) runs[i] = alloc(RUN);
+  void *volatile p = runs[0];
+  for (int i = 0; i < RUNS; i++)
+    if (((uintptr_t)runs[i] & ((2u << 20) - 1)) == 0) p = runs[i];
+  show(p);
+  free(p);
+  void *volatile r = realloc(test_opaque(p), RUN);
+  test_opaque(r);
+}
+
 /* #75: realloc of an interior pointer. */
 CASE case_realloc_interior(void) {
   neighbour(64);
@@ -348,6 +365,7 @@ static const struct misuse_case cases[] = {
     {"free_mmap", case_free_mmap},
     {"free_stack", case_free_stack},
     {"realloc_freed", case_realloc_freed},
+    {"realloc_freed_large", case_realloc_freed_large},
     {"realloc_interior", case_realloc_interior},
     {"usable_interior", case_usable_interior},
     {"free_sized_wrong", case_free_sized_wrong},

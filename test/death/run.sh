@@ -51,6 +51,7 @@ free_wild|free|invalid pointer
 free_mmap|free|invalid pointer
 free_stack|free|invalid pointer
 realloc_freed|realloc|(invalid pointer|double free)
+realloc_freed_large|realloc|(invalid pointer|double free)
 realloc_interior|realloc|invalid pointer
 usable_interior|malloc_usable_size|invalid pointer
 free_sized_wrong|free_sized|size mismatch

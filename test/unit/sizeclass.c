@@ -59,6 +59,15 @@ int main(void) {
     CHECK_MSG(sizeclass_size(c) % 16 == 0, "class %u size not 16-aligned", c);
   }
   CHECK(sizeclass_size(SIZECLASS_SMALL - 1) == SIZECLASS_SMALL_MAX);
+  /* realloc keeps a block of class c for exactly the n in [keep_min, size]
+   * whose n + n/4 (capped) is of class c or above. */
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
+    for (size_t n = 0; n <= SIZECLASS_SMALL_MAX; n++) {
+      size_t roomy = n + n / 4 < SIZECLASS_SMALL_MAX ? n + n / 4 : SIZECLASS_SMALL_MAX;
+      bool want = n <= sizeclass_size(c) && sizeclass_of(roomy) >= c;
+      bool got = n >= sizeclass_keep_min[c] && n <= sizeclass_size(c);
+      CHECK_MSG(got == want, "class %u n %zu: keep_min %u says %d", c, n, sizeclass_keep_min[c], got);
+    }
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     const struct sizeclass_info *ci = &sizeclass_table[c];
     CHECK(ci->slots >= 2);
@@ -76,13 +85,15 @@ int main(void) {
     map_slab(&s, HS_CHUNK_PAGES - ci->pages);
     check_lookup(&s, c, ci->size);
   }
-  /* A page run's state byte is in its descriptor's run_state, from which
-   * realloc finds the descriptor. */
+  /* A page run's state byte and page count are in its chunk's run record
+   * for its first page, where realloc reads them; the record's pad is the
+   * run's SLOT_NONE tail byte and leaves the next page's record alone. */
   static _Alignas(64) unsigned char desc[256];
   struct slab *run = (struct slab *)desc;
-  slab_init(run, &chunk, CHUNK_BASE, 0, 3, SIZECLASS_LARGE, 3 << HS_PAGE_SHIFT, 0, 1);
-  CHECK(run->state == run->run_state && slab_of_run_state(run->state) == run);
-  CHECK(run->state[0] == SLOT_FREE && run->state[1] == SLOT_NONE);
+  chunk.run[8].state = SLOT_LIVE;
+  slab_init(run, &chunk, CHUNK_BASE + (7 << HS_PAGE_SHIFT), 7, 3, SIZECLASS_LARGE, 3 << HS_PAGE_SHIFT, 0, 1);
+  CHECK(run->state == &chunk.run[7].state && chunk.run[7].pages == 3);
+  CHECK(run->state[0] == SLOT_FREE && run->state[1] == SLOT_NONE && chunk.run[8].state == SLOT_LIVE);
 
   /* Page runs of 1 .. 256 pages anywhere: only the first byte passes. */
   for (unsigned pages = 1; pages <= 256; pages *= 4)
