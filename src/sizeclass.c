@@ -12,7 +12,6 @@ static uint8_t aligned_lut[ALIGNED_KINDS][SIZECLASS_SMALL];
 #define SLAB_MAX_PAGES 32
 #define SLAB_TARGET_SLOTS 64
 #define CACHE_BYTES ((size_t)64 << 10)
-#define CACHE_MAX 128
 #define CACHE_MIN 8
 
 static uint32_t class_size(unsigned cls) {
@@ -52,7 +51,7 @@ void sizeclass_init(void) {
     ci->pages = (uint16_t)slab_pages(ci->size);
     ci->slots = (uint16_t)((size_t)ci->pages * HS_PAGE / ci->size);
     size_t cap = CACHE_BYTES / ci->size;
-    if (cap > CACHE_MAX) cap = CACHE_MAX;
+    if (cap > SIZECLASS_CACHE_MAX) cap = SIZECLASS_CACHE_MAX;
     if (cap < CACHE_MIN) cap = CACHE_MIN;
     ci->cache_cap = (uint16_t)cap;
     ci->batch = (uint16_t)(cap / 2);

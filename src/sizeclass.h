@@ -17,6 +17,8 @@
 /* Page runs inside a chunk serve sizes up to here; above it, huge.c. */
 #define SIZECLASS_LARGE_MAX ((size_t)1 << 20)
 #define SIZECLASS_LUT_MAX 1024
+/* The largest thread-cache capacity of any class (slots). */
+#define SIZECLASS_CACHE_MAX 128
 
 struct sizeclass_info {
   uint32_t size;      /* slot size */

@@ -60,9 +60,11 @@ void hs_init(void) {
 
 static void flush_bin(struct tcache_bin *b, unsigned n) {
   /* The oldest (bottom) entries go back; the warm top stays. */
-  arena_flush_batch(b->stack, n);
-  memmove(b->stack, b->stack + n, (b->count - n) * sizeof *b->stack);
-  b->count -= n;
+  unsigned count = tcache_bin_count(b);
+  struct slot_ref *base = b->top - count;
+  arena_flush_batch(base, n);
+  memmove(base, base + n, (count - n) * sizeof *base);
+  b->top = base + (count - n);
 }
 
 static void flush_remote(struct tcache *tc) {
@@ -72,7 +74,7 @@ static void flush_remote(struct tcache *tc) {
 
 static void flush_all(struct tcache *tc) {
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
-    if (tc->bins[c].count) flush_bin(&tc->bins[c], tc->bins[c].count);
+    if (tcache_bin_count(&tc->bins[c])) flush_bin(&tc->bins[c], tcache_bin_count(&tc->bins[c]));
   if (tc->nremote) flush_remote(tc);
 }
 
@@ -100,8 +102,10 @@ static struct tcache *tcache_create(void) {
   tc->desc_size = size;
   struct slot_ref *next = tc->storage;
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
-    tc->bins[c].stack = next;
+    tc->bins[c].top = next;
     tc->bins[c].cap = sizeclass_table[c].cache_cap;
+    tc->bins[c].empty_low = (uint16_t)(uintptr_t)next;
+    tc->bins[c].full_low = (uint16_t)(uintptr_t)(next + tc->bins[c].cap);
     tc->bins[c].fill = TCACHE_FIRST_FILL;
     next += tc->bins[c].cap;
   }
@@ -167,14 +171,15 @@ void *tcache_alloc_slow(unsigned cls) {
     return r.ptr;
   }
   struct tcache_bin *b = &tc->bins[cls];
-  if (b->count == 0) {
+  if (tcache_bin_count(b) == 0) {
     unsigned batch = sizeclass_table[cls].batch;
     unsigned want = b->fill < batch ? b->fill : batch;
     if (want == 0) want = 1;
-    b->count = arena_refill(tc->arena, cls, b->stack, want);
+    unsigned got = arena_refill(tc->arena, cls, b->top, want);
     /* Out of memory: the huge cache's address space and pages back first. */
-    if (b->count == 0 && huge_trim() > 0) b->count = arena_refill(tc->arena, cls, b->stack, want);
-    if (b->count == 0) return NULL;
+    if (got == 0 && huge_trim() > 0) got = arena_refill(tc->arena, cls, b->top, want);
+    if (got == 0) return NULL;
+    b->top += got;
     if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
   }
   return tcache_alloc(tc, cls);
@@ -197,7 +202,7 @@ void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state
     return;
   }
   struct tcache_bin *b = &tc->bins[cls];
-  if (b->count >= b->cap) flush_bin(b, b->count - b->cap / 2);
+  if (tcache_bin_count(b) >= b->cap) flush_bin(b, tcache_bin_count(b) - b->cap / 2);
   tcache_free(tc, owner, cls, p, state);
 }
 

@@ -21,14 +21,29 @@
 
 enum tcache_mode { TCACHE_BOOT, TCACHE_LIVE, TCACHE_DEAD };
 
+/* A stack of cached slots [base, top). The fast paths test only `top`: its
+ * low 16 bits equal empty_low when the stack is empty and full_low when it
+ * is full (a stack spans at most 128 slot_refs, far below 64 KiB, so those
+ * bits tell the ends apart). base is not stored: see tcache_bin_count(). */
 struct tcache_bin {
-  uint32_t count;          /* slots on the stack */
+  struct slot_ref *top;
+  uint16_t empty_low;      /* (uint16_t)base */
+  uint16_t full_low;       /* (uint16_t)(base + cap) */
   uint16_t cap;            /* capacity; 0 in the static caches */
   uint16_t fill;           /* slots the next refill takes: starts small and
                               doubles up to the class batch, so a thread that
                               uses a class a little holds few of its slots */
-  struct slot_ref *stack;  /* stack[0..count) */
 };
+
+_Static_assert(SIZECLASS_CACHE_MAX * sizeof(struct slot_ref) < 65536, "a stack's ends differ in their low 16 bits");
+
+HS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) {
+  return (uint16_t)((uint16_t)(uintptr_t)b->top - b->empty_low) / sizeof(struct slot_ref);
+}
+
+HS_INLINE struct slot_ref *tcache_bin_base(const struct tcache_bin *b) {
+  return b->top - tcache_bin_count(b);
+}
 
 #define TCACHE_REMOTE_CAP 32
 
@@ -56,10 +71,11 @@ void *tcache_alloc_slow(unsigned cls);
 /* Pop a free slot of class cls and mark it LIVE (the malloc fast path). */
 HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
   struct tcache_bin *b = &tc->bins[cls];
-  if (unlikely(b->count == 0)) return tcache_alloc_slow(cls);
-  struct slot_ref r = b->stack[--b->count];
-  *r.state = SLOT_LIVE;
-  return r.ptr;
+  struct slot_ref *top = b->top;
+  if (unlikely((uint16_t)(uintptr_t)top == b->empty_low)) return tcache_alloc_slow(cls);
+  b->top = --top;
+  *top->state = SLOT_LIVE;
+  return top->ptr;
 }
 
 /* Push block p of class cls from arena `owner`, whose state byte *state the
@@ -68,11 +84,12 @@ HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
  * live cache: the caller then takes tcache_free_slow. */
 HS_INLINE bool tcache_free(struct tcache *tc, const struct arena *owner, unsigned cls, void *p, uint8_t *state) {
   struct tcache_bin *b = &tc->bins[cls];
-  if (unlikely(b->count >= b->cap || owner != tc->arena)) return false;
+  struct slot_ref *top = b->top;
+  if (unlikely((uint16_t)(uintptr_t)top == b->full_low || owner != tc->arena)) return false;
   *state = SLOT_FREE;
-  b->stack[b->count].ptr = p;
-  b->stack[b->count].state = state;
-  b->count++;
+  top->ptr = p;
+  top->state = state;
+  b->top = top + 1;
   return true;
 }
 /* Free LIVE block p (class cls, state byte *state) of arena `owner` when
