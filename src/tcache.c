@@ -73,8 +73,10 @@ static void flush_remote(struct tcache *tc) {
 }
 
 static void flush_all(struct tcache *tc) {
-  for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
-    if (tcache_bin_count(&tc->bins[c])) flush_bin(&tc->bins[c], tcache_bin_count(&tc->bins[c]));
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    unsigned count = tcache_bin_count(&tc->bins[c]);
+    if (count) flush_bin(&tc->bins[c], count);
+  }
   if (tc->nremote) flush_remote(tc);
 }
 
@@ -202,7 +204,8 @@ void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state
     return;
   }
   struct tcache_bin *b = &tc->bins[cls];
-  if (tcache_bin_count(b) >= b->cap) flush_bin(b, tcache_bin_count(b) - b->cap / 2);
+  unsigned count = tcache_bin_count(b);
+  if (count >= b->cap) flush_bin(b, count - b->cap / 2);
   tcache_free(tc, owner, cls, p, state);
 }
 

@@ -24,7 +24,7 @@ enum tcache_mode { TCACHE_BOOT, TCACHE_LIVE, TCACHE_DEAD };
 /* A stack of cached slots [base, top). The fast paths test only `top`: its
  * low 16 bits equal empty_low when the stack is empty and full_low when it
  * is full (a stack spans at most 128 slot_refs, far below 64 KiB, so those
- * bits tell the ends apart). base is not stored: see tcache_bin_count(). */
+ * bits tell the ends apart). base is not stored: it is top - tcache_bin_count(). */
 struct tcache_bin {
   struct slot_ref *top;
   uint16_t empty_low;      /* (uint16_t)base */
@@ -39,10 +39,6 @@ _Static_assert(SIZECLASS_CACHE_MAX * sizeof(struct slot_ref) < 65536, "a stack's
 
 HS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) {
   return (uint16_t)((uint16_t)(uintptr_t)b->top - b->empty_low) / sizeof(struct slot_ref);
-}
-
-HS_INLINE struct slot_ref *tcache_bin_base(const struct tcache_bin *b) {
-  return b->top - tcache_bin_count(b);
 }
 
 #define TCACHE_REMOTE_CAP 32
