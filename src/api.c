@@ -15,6 +15,7 @@
 #include "config.h"
 #include "huge.h"
 #include "hugeslab.h"
+#include "init.h"
 #include "os.h"
 #include "sizeclass.h"
 #include "slab.h"
@@ -273,8 +274,9 @@ HS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
   void *p = hs_api_alloc_aligned(align, n);
-  errno = saved;
+  /* As glibc: errno is ENOMEM on exhaustion, untouched otherwise. */
   if (!p) return ENOMEM;
+  errno = saved;
   *out = p;
   return 0;
 }
@@ -367,7 +369,8 @@ HS_EXPORT void malloc_stats(void) {
 }
 
 /* Writes to the caller's FILE with no allocator lock held: stdio may
- * allocate its buffer, which re-enters malloc safely. */
+ * allocate its buffer, which re-enters malloc safely. Not cancellable
+ * partway: fputs may write, a cancellation point. */
 HS_EXPORT int malloc_info(int options, FILE *fp) {
   if (options != 0) {
     errno = EINVAL;
@@ -376,7 +379,10 @@ HS_EXPORT int malloc_info(int options, FILE *fp) {
   char buf[4096];
   hs_init();
   stats_format_xml(buf, sizeof buf);
-  return fputs(buf, fp) < 0 ? -1 : 0;
+  int cancel = os_cancel_off();
+  int rc = fputs(buf, fp) < 0 ? -1 : 0;
+  os_cancel_restore(cancel);
+  return rc;
 }
 
 HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }

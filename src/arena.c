@@ -7,7 +7,15 @@
 #include "meta.h"
 #include "os.h"
 
-#define RESERVATION ((size_t)1 << 30)
+/* Chunk reservations grow with the heap: the first is RESERVATION_MIN, each
+ * next one twice the last, up to RESERVATION_MAX; when the kernel refuses
+ * one, halving down to a single chunk. So a small process holds a few MiB of
+ * address space, not a GiB. Under an address-space limit every reservation
+ * is one chunk, and a chunk the arenas give back is unmapped rather than
+ * kept: address space we hold unused is what the program's next mmap
+ * (a huge block, a thread stack) needs. */
+#define RESERVATION_MIN ((size_t)4 << 20)
+#define RESERVATION_MAX ((size_t)1 << 30)
 /* Fully free slabs each class keeps for reuse before giving pages back. */
 #define ARENA_KEEP_EMPTY_SLABS 1
 /* Fully free chunks an arena keeps warm (not purged) before giving them back. */
@@ -24,7 +32,8 @@ static struct {
   struct arena_chunk *free_list;  /* purged chunks ready for reuse */
   size_t free_count;
   size_t chunks_in_use;           /* chunks owned by arenas */
-} source = {.lock = HS_LOCK_INIT};
+  size_t next_reservation;        /* size of the next reservation to try */
+} source = {.lock = HS_LOCK_INIT, .next_reservation = RESERVATION_MIN};
 
 static inline struct arena_chunk *chunk_of_slab(const struct slab *s) {
   return (struct arena_chunk *)s->chunk;
@@ -42,6 +51,26 @@ static bool chunk_wants_hugepages(void) {
   return source.chunks_in_use * HS_CHUNK >= hs_conf.thp_min_heap;
 }
 
+/* A new reservation for the source (lock held), its chunk-map leaves ready;
+ * false + ENOMEM when not even one chunk's worth can be had. */
+static bool source_grow(void) {
+  size_t first = os_address_space_limited() ? HS_CHUNK : source.next_reservation;
+  for (size_t size = first; size >= HS_CHUNK; size /= 2) {
+    char *r = os_reserve(size, HS_CHUNK);
+    if (!r) continue;
+    if (!chunkmap_prepare(r, size)) {
+      os_release(r, size);
+      return false;
+    }
+    source.next = r;
+    source.end = r + size;
+    source.next_reservation = size < RESERVATION_MAX ? size * 2 : RESERVATION_MAX;
+    return true;
+  }
+  errno = ENOMEM;
+  return false;
+}
+
 /* A committed, zero-or-purged chunk with a descriptor, or NULL + ENOMEM. */
 static struct arena_chunk *chunk_obtain(void) {
   hs_lock_acquire(&source.lock);
@@ -50,12 +79,7 @@ static struct arena_chunk *chunk_obtain(void) {
     source.free_list = c->next;
     source.free_count--;
   } else {
-    if (source.next == source.end) {
-      char *r = os_reserve(RESERVATION, HS_CHUNK);
-      if (!r) goto fail;
-      source.next = r;
-      source.end = r + RESERVATION;
-    }
+    if (source.next == source.end && !source_grow()) goto fail;
     c = meta_alloc(sizeof *c);
     if (!c) goto fail;
     if (!os_commit(source.next, HS_CHUNK)) {
@@ -84,12 +108,21 @@ fail:
   return NULL;
 }
 
-/* Give a fully free chunk back: its pages to the kernel, its address out of
- * the chunk map, its descriptor to the source's free list. */
+/* Give a fully free chunk back: its address out of the chunk map, its pages
+ * to the kernel, its descriptor to the source's free list (or, under an
+ * address-space limit, the whole chunk unmapped and its descriptor freed). */
 static void chunk_return(struct arena_chunk *c) {
   chunkmap_set((void *)c->base, HS_CHUNK, 0);
-  os_purge((void *)c->base, HS_CHUNK);
   c->map.arena = NULL;
+  if (os_address_space_limited()) {
+    os_release((void *)c->base, HS_CHUNK);
+    meta_free(c, sizeof *c);
+    hs_lock_acquire(&source.lock);
+    source.chunks_in_use--;
+    hs_lock_release(&source.lock);
+    return;
+  }
+  os_purge((void *)c->base, HS_CHUNK);
   hs_lock_acquire(&source.lock);
   c->next = source.free_list;
   source.free_list = c;
@@ -472,9 +505,17 @@ void arena_stats_sum(struct arena_stats *out) {
   }
 }
 
-void arena_prefork(void) {
-  for (unsigned i = 0; i < hs_arena_count; i++) hs_lock_take_for_fork(&hs_arenas[i].lock);
-  hs_lock_take_for_fork(&source.lock);
+bool arena_prefork(bool try_only) {
+  if (!try_only) {
+    for (unsigned i = 0; i < hs_arena_count; i++) hs_lock_take_for_fork(&hs_arenas[i].lock);
+    hs_lock_take_for_fork(&source.lock);
+    return true;
+  }
+  unsigned taken = 0;
+  while (taken < hs_arena_count && hs_lock_try_for_fork(&hs_arenas[taken].lock)) taken++;
+  if (taken == hs_arena_count && hs_lock_try_for_fork(&source.lock)) return true;
+  while (taken-- > 0) hs_lock_drop_for_fork(&hs_arenas[taken].lock);
+  return false;
 }
 
 void arena_postfork_parent(void) {

@@ -96,8 +96,9 @@ void arena_stats_sum(struct arena_stats *out);
 /* Bytes of chunks reserved by the chunk source but not owned by an arena. */
 size_t arena_source_cached_bytes(void);
 
-/* fork.c: take every arena lock and the chunk source's, in lock order. */
-void arena_prefork(void);
+/* fork.c: take every arena lock and the chunk source's, in lock order
+ * (try_only: see meta_prefork). */
+bool arena_prefork(bool try_only);
 void arena_postfork_parent(void);
 /* Child: reset locks and retire every slab with free holes, so the child's
  * allocations go to fresh slabs and leave the parent's pages shared. */

@@ -1,25 +1,50 @@
 /* chunkmap: see chunkmap.h. */
 #include "chunkmap.h"
 
+#include <errno.h>
 #include "os.h"
 
-#define CHUNKMAP_ADDRESS_BITS 47
+#define LEAF_BYTES (CHUNKMAP_LEAF_ENTRIES * sizeof(uintptr_t))
 
-uintptr_t chunkmap_entries;
-uintptr_t *chunkmap_table;
+/* The leaf of every root slot without one of its own: all zero, never
+ * written (chunkmap_set on an unprepared range is an internal error). */
+static uintptr_t chunkmap_empty_leaf[CHUNKMAP_LEAF_ENTRIES];
 
-void chunkmap_init(void) {
-  uintptr_t entries = (uintptr_t)1 << (CHUNKMAP_ADDRESS_BITS - HS_CHUNK_SHIFT);
-  uintptr_t *table = os_map(entries * sizeof(uintptr_t), true);
-  if (!table) os_fatal("cannot reserve the chunk map");
-  chunkmap_table = table;
-  __atomic_store_n(&chunkmap_entries, entries, __ATOMIC_RELEASE);
+uintptr_t *chunkmap_root[CHUNKMAP_ROOT_ENTRIES] = {[0 ... CHUNKMAP_ROOT_ENTRIES - 1] = chunkmap_empty_leaf};
+
+static size_t leaves_mapped; /* atomic */
+
+bool chunkmap_prepare(const void *addr, size_t size) {
+  uintptr_t first = (uintptr_t)addr >> HS_CHUNK_SHIFT;
+  uintptr_t last = ((uintptr_t)addr + size - 1) >> HS_CHUNK_SHIFT;
+  if (size == 0 || last < first || (last >> CHUNKMAP_LEAF_BITS) >= CHUNKMAP_ROOT_ENTRIES) {
+    errno = ENOMEM;
+    return false;
+  }
+  for (uintptr_t r = first >> CHUNKMAP_LEAF_BITS; r <= last >> CHUNKMAP_LEAF_BITS; r++) {
+    if (__atomic_load_n(&chunkmap_root[r], __ATOMIC_ACQUIRE) != chunkmap_empty_leaf) continue;
+    uintptr_t *leaf = os_map(LEAF_BYTES);
+    if (!leaf) return false;
+    uintptr_t *expected = chunkmap_empty_leaf;
+    if (__atomic_compare_exchange_n(&chunkmap_root[r], &expected, leaf, false, __ATOMIC_RELEASE,
+                                    __ATOMIC_ACQUIRE))
+      __atomic_add_fetch(&leaves_mapped, 1, __ATOMIC_RELAXED);
+    else
+      os_release(leaf, LEAF_BYTES); /* another thread installed one first */
+  }
+  return true;
 }
 
 void chunkmap_set(const void *addr, size_t size, uintptr_t entry) {
   uintptr_t first = (uintptr_t)addr >> HS_CHUNK_SHIFT;
   uintptr_t last = ((uintptr_t)addr + size - 1) >> HS_CHUNK_SHIFT;
-  if (last >= chunkmap_entries) os_fatal("address beyond the chunk map");
-  for (uintptr_t i = first; i <= last; i++)
-    __atomic_store_n(&chunkmap_table[i], entry, __ATOMIC_RELEASE);
+  for (uintptr_t i = first; i <= last; i++) {
+    uintptr_t *leaf = __atomic_load_n(&chunkmap_root[i >> CHUNKMAP_LEAF_BITS], __ATOMIC_ACQUIRE);
+    if (unlikely(leaf == chunkmap_empty_leaf)) os_fatal("internal error: chunk map range not prepared");
+    __atomic_store_n(&leaf[i & (CHUNKMAP_LEAF_ENTRIES - 1)], entry, __ATOMIC_RELEASE);
+  }
+}
+
+size_t chunkmap_mapped_bytes(void) {
+  return __atomic_load_n(&leaves_mapped, __ATOMIC_RELAXED) * LEAF_BYTES;
 }

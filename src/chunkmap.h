@@ -1,7 +1,14 @@
 /* chunkmap: address -> descriptor for every 2 MiB region we own.
  *
- * A flat array indexed by addr >> 21, reserved once with MAP_NORESERVE and
- * committed by the kernel as entries are first written. An entry is 0 (not
+ * Two levels, so the table's address space grows with the heap: a static
+ * root of CHUNKMAP_ROOT_ENTRIES leaf pointers, each leaf an array of
+ * CHUNKMAP_LEAF_ENTRIES entries indexed by the next bits of addr >> 21,
+ * covering CHUNKMAP_ADDRESS_BITS (48: x86-64's 47 and aarch64's 48). A root
+ * slot with no leaf points at one shared all-zero leaf (in .bss), so a lookup
+ * is two loads and no branch, and works before anything is initialised.
+ * Leaves are mapped (charged, zeroed) by chunkmap_prepare when a range of
+ * address space is first reserved, installed with a compare-and-swap, and
+ * never freed. An entry is 0 (not
  * ours), a `struct chunk *` (a chunk carved into slabs and page runs), or a
  * huge-mapping descriptor pointer with bit 0 set (CHUNKMAP_HUGE).
  * Entries are written by arena.c (chunks) and huge.c (huge mappings) before
@@ -10,6 +17,7 @@
 #ifndef HS_CHUNKMAP_H
 #define HS_CHUNKMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "compiler.h"
@@ -42,21 +50,37 @@ struct chunk {
 
 #define CHUNKMAP_HUGE ((uintptr_t)1)
 
-/* Entries covering the 47-bit user address space. 0 before chunkmap_init(),
- * so every lookup then answers "not ours". */
-extern uintptr_t chunkmap_entries HS_HIDDEN;
-extern uintptr_t *chunkmap_table HS_HIDDEN;
+#define CHUNKMAP_ADDRESS_BITS 48
+#define CHUNKMAP_LEAF_BITS 16 /* a leaf: 512 KiB of entries covering 128 GiB */
+#define CHUNKMAP_ROOT_BITS (CHUNKMAP_ADDRESS_BITS - HS_CHUNK_SHIFT - CHUNKMAP_LEAF_BITS)
+#define CHUNKMAP_LEAF_ENTRIES ((uintptr_t)1 << CHUNKMAP_LEAF_BITS)
+#define CHUNKMAP_ROOT_ENTRIES ((uintptr_t)1 << CHUNKMAP_ROOT_BITS)
 
-/* Reserve the table. Called once from the global init. */
-void chunkmap_init(void);
+/* Root slots: a leaf, or chunkmap_empty_leaf. Written only by
+ * chunkmap_prepare (compare-and-swap from the empty leaf, once). */
+extern uintptr_t *chunkmap_root[CHUNKMAP_ROOT_ENTRIES] HS_HIDDEN;
 
+/* The entry for p: 0 for an address that is not ours (or beyond the map).
+ * The leaf is reached through the root slot's value, an address dependency
+ * every CPU orders, so both loads are relaxed. */
 HS_INLINE uintptr_t chunkmap_get(const void *p) {
   uintptr_t i = (uintptr_t)p >> HS_CHUNK_SHIFT;
-  if (unlikely(i >= chunkmap_entries)) return 0;
-  return __atomic_load_n(&chunkmap_table[i], __ATOMIC_RELAXED);
+  if (unlikely(i >> CHUNKMAP_LEAF_BITS >= CHUNKMAP_ROOT_ENTRIES)) return 0;
+  uintptr_t *leaf = __atomic_load_n(&chunkmap_root[i >> CHUNKMAP_LEAF_BITS], __ATOMIC_RELAXED);
+  return __atomic_load_n(&leaf[i & (CHUNKMAP_LEAF_ENTRIES - 1)], __ATOMIC_RELAXED);
 }
 
-/* Point every 2 MiB region overlapping [addr, addr+size) at `entry`. */
+/* Make sure leaves cover [addr, addr+size), mapping any that are missing.
+ * Called when a range of address space is reserved, before chunkmap_set on
+ * any part of it. false + ENOMEM when a leaf cannot be mapped or the range
+ * lies beyond the map. Thread-safe. */
+bool chunkmap_prepare(const void *addr, size_t size);
+
+/* Point every 2 MiB region overlapping [addr, addr+size) at `entry`. The
+ * range was prepared (its leaves exist), so this cannot fail. */
 void chunkmap_set(const void *addr, size_t size, uintptr_t entry);
+
+/* Bytes of leaves mapped (for stats). */
+size_t chunkmap_mapped_bytes(void);
 
 #endif

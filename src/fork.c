@@ -2,11 +2,20 @@
 #include "fork.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include "arena.h"
 #include "huge.h"
 #include "lock.h"
 #include "meta.h"
 #include "tcache.h"
+
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define FORK_SINGLE_THREADED() (__libc_single_threaded != 0)
+#else
+#define FORK_SINGLE_THREADED() false
+#endif
 
 pthread_t hs_fork_owner;
 int hs_fork_active;
@@ -15,42 +24,89 @@ int hs_fork_active;
  * glibc's fork() runs the prepare handlers and only then takes this lock;
  * its own malloc locks come after it. A thread in fflush(NULL) holds it while
  * it waits for a FILE whose owner may be blocked in malloc, so taking our
- * locks first would deadlock (CONFORMANCE A1.8 #51). We take it first, as
- * glibc's malloc does; fork() takes it again recursively. Weak: absent
- * outside glibc. */
+ * locks first would deadlock. We take it first, as glibc's malloc does;
+ * fork() takes it again recursively. Only with threads: glibc skips both
+ * when single-threaded. Weak: absent outside glibc. */
 extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
-static void fork_prepare(void) {
-  if (_IO_list_lock) _IO_list_lock();
-  tcache_prefork();
-  arena_prefork();
-  huge_prefork();
-  meta_prefork();
-  hs_fork_owner = pthread_self();
-  __atomic_store_n(&hs_fork_active, 1, __ATOMIC_RELEASE);
-}
+/* What each pending prepare took, two bits per nesting level, the latest in
+ * the low bits. Written by the forking thread between prepare and the
+ * parent/child handler: while it holds the allocator locks, or while the
+ * process is single-threaded. */
+#define FORK_HELD_LOCKS 1u
+#define FORK_HELD_STDIO 2u
+static uint64_t fork_held;
 
-static void fork_parent(void) {
-  __atomic_store_n(&hs_fork_active, 0, __ATOMIC_RELEASE);
-  meta_postfork_parent();
+/* Take every allocator lock in order; with try_only, take none unless all
+ * are free. */
+static bool lock_all(bool try_only) {
+  if (!tcache_prefork(try_only)) return false;
+  if (!arena_prefork(try_only)) goto drop_tcache;
+  if (!huge_prefork(try_only)) goto drop_arena;
+  if (!meta_prefork(try_only)) goto drop_huge;
+  return true;
+drop_huge:
   huge_postfork_parent();
+drop_arena:
   arena_postfork_parent();
+drop_tcache:
   tcache_postfork_parent();
-  if (_IO_list_unlock) _IO_list_unlock();
+  return false;
 }
 
-static void fork_child(void) {
-  __atomic_store_n(&hs_fork_active, 0, __ATOMIC_RELEASE);
-  /* Reset every lock before any of them is taken again. */
-  meta_postfork_child();
-  huge_postfork_child();
-  arena_postfork_child();
-  tcache_postfork_child();
+void fork_prepare(void) {
+  unsigned held = 0;
+  if (FORK_SINGLE_THREADED()) {
+    if (lock_all(true)) held = FORK_HELD_LOCKS;
+  } else {
+    if (_IO_list_lock) {
+      _IO_list_lock();
+      held |= FORK_HELD_STDIO;
+    }
+    lock_all(false);
+    held |= FORK_HELD_LOCKS;
+  }
+  fork_held = fork_held << 2 | held;
+  if (held & FORK_HELD_LOCKS) {
+    __atomic_store_n(&hs_fork_owner, pthread_self(), __ATOMIC_RELAXED);
+    __atomic_store_n(&hs_fork_active, 1, __ATOMIC_RELEASE);
+  }
+}
+
+/* The latest prepare's record, popped. */
+static unsigned fork_pop(void) {
+  unsigned held = (unsigned)(fork_held & 3);
+  fork_held >>= 2;
+  if (held & FORK_HELD_LOCKS) {
+    __atomic_store_n(&hs_fork_active, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&hs_fork_owner, (pthread_t)0, __ATOMIC_RELAXED);
+  }
+  return held;
+}
+
+void fork_parent(void) {
+  unsigned held = fork_pop();
+  if (held & FORK_HELD_LOCKS) {
+    meta_postfork_parent();
+    huge_postfork_parent();
+    arena_postfork_parent();
+    tcache_postfork_parent();
+  }
+  if ((held & FORK_HELD_STDIO) && _IO_list_unlock) _IO_list_unlock();
+}
+
+void fork_child(void) {
+  unsigned held = fork_pop();
+  if (held & FORK_HELD_LOCKS) {
+    /* Reset every lock before any of them is taken again. */
+    meta_postfork_child();
+    huge_postfork_child();
+    arena_postfork_child();
+    tcache_postfork_child();
+  }
   /* fork() has already reset it in the child; resetting again is harmless
    * and covers a libc that does not. */
-  if (_IO_list_resetlock) _IO_list_resetlock();
+  if ((held & FORK_HELD_STDIO) && _IO_list_resetlock) _IO_list_resetlock();
 }
-
-void fork_init(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }

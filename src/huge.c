@@ -108,6 +108,11 @@ static struct huge_block *map_block(size_t usable, size_t align, size_t room) {
   char *start = (char *)HS_ALIGN_UP((uintptr_t)raw + HS_PAGE, align);
   char *map_base = start - HS_PAGE;
   char *map_end = start + capacity + HS_PAGE;
+  if (!chunkmap_prepare(start, capacity)) {
+    os_release(raw, span);
+    meta_free(h, sizeof *h);
+    return NULL;
+  }
   if (map_base > raw) os_release(raw, (size_t)(map_base - raw));
   if (raw + span > map_end) os_release(map_end, (size_t)(raw + span - map_end));
   h->ptr = start;
@@ -142,7 +147,9 @@ void *huge_alloc(size_t size, size_t align, bool *zeroed) {
   }
   struct huge_block *h = cache_take(usable, align);
   bool fresh = h == NULL;
-  if (fresh) h = map_block(usable, align, growth_room(usable));
+  /* Under an address-space limit, room reserved for growth is room another
+   * block or a thread stack cannot have: none then. */
+  if (fresh) h = map_block(usable, align, os_address_space_limited() ? 0 : growth_room(usable));
   if (!h) {
     /* Short of address space: no growth room, and the cache's space back. */
     huge_trim();
@@ -197,7 +204,9 @@ void huge_free(struct huge_block *h) {
   chunkmap_set(h->ptr, h->usable, 0);
   __atomic_sub_fetch(&huge_count, 1, __ATOMIC_RELAXED);
   __atomic_sub_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
-  size_t limit = cache_limit();
+  /* Under an address-space limit a cached block holds address space the
+   * program's own mappings may need: none is kept. */
+  size_t limit = os_address_space_limited() ? 0 : cache_limit();
   if (h->usable > limit) {
     unmap_block(h);
     return;
@@ -250,6 +259,10 @@ void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes) {
   hs_lock_release(&huge_lock);
 }
 
-void huge_prefork(void) { hs_lock_take_for_fork(&huge_lock); }
+bool huge_prefork(bool try_only) {
+  if (try_only) return hs_lock_try_for_fork(&huge_lock);
+  hs_lock_take_for_fork(&huge_lock);
+  return true;
+}
 void huge_postfork_parent(void) { hs_lock_drop_for_fork(&huge_lock); }
 void huge_postfork_child(void) { hs_lock_reset(&huge_lock); }

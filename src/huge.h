@@ -50,8 +50,8 @@ size_t huge_trim(void);
 /* Live huge blocks and their usable bytes; cached bytes. */
 void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes);
 
-/* fork.c */
-void huge_prefork(void);
+/* fork.c (try_only: see meta_prefork) */
+bool huge_prefork(bool try_only);
 void huge_postfork_parent(void);
 void huge_postfork_child(void);
 

@@ -9,6 +9,7 @@
 #define HS_LOCK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include "compiler.h"
 
 typedef struct hs_lock {
@@ -17,12 +18,16 @@ typedef struct hs_lock {
 
 #define HS_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER }
 
-/* Set by fork.c's prepare handler once it holds every lock; cleared after. */
-extern pthread_t hs_fork_owner;
-extern int hs_fork_active;
+/* Set by fork.c's prepare handler once it holds every lock (the owner
+ * first, then active with release); cleared by the parent and child handlers
+ * (active first, then the owner back to 0). A thread that reads active with
+ * acquire and finds it set reads the owner that set it, never a stale one. */
+extern pthread_t hs_fork_owner HS_HIDDEN;
+extern int hs_fork_active HS_HIDDEN;
 
 HS_INLINE int hs_lock_bypassed(void) {
-  return unlikely(hs_fork_active) && pthread_equal(hs_fork_owner, pthread_self());
+  return unlikely(__atomic_load_n(&hs_fork_active, __ATOMIC_ACQUIRE)) &&
+         pthread_equal(__atomic_load_n(&hs_fork_owner, __ATOMIC_RELAXED), pthread_self());
 }
 
 HS_INLINE void hs_lock_acquire(hs_lock *l) {
@@ -37,6 +42,7 @@ HS_INLINE void hs_lock_release(hs_lock *l) {
 
 /* fork.c only: take/drop regardless of the bypass, and reset in the child. */
 HS_INLINE void hs_lock_take_for_fork(hs_lock *l) { pthread_mutex_lock(&l->mutex); }
+HS_INLINE bool hs_lock_try_for_fork(hs_lock *l) { return pthread_mutex_trylock(&l->mutex) == 0; }
 HS_INLINE void hs_lock_drop_for_fork(hs_lock *l) { pthread_mutex_unlock(&l->mutex); }
 HS_INLINE void hs_lock_reset(hs_lock *l) { pthread_mutex_init(&l->mutex, NULL); }
 

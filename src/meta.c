@@ -11,7 +11,12 @@
 
 #define META_GRAIN 64
 #define META_CLASSES (META_MAX / META_GRAIN + 1)
-#define META_REGION ((size_t)256 << 20)
+/* Regions grow with the metadata: the first is META_REGION_MIN usable bytes,
+ * each next one twice the last up to META_REGION_MAX (all META_REGION_MIN
+ * under an address-space limit), halving (down to what the request needs)
+ * when the kernel refuses. */
+#define META_REGION_MIN ((size_t)1 << 20)
+#define META_REGION_MAX ((size_t)256 << 20)
 #define META_COMMIT_STEP ((size_t)64 << 10)
 
 struct meta_free_block {
@@ -25,20 +30,28 @@ static struct {
   char *committed; /* end of the read-write part of the current region */
   char *limit;     /* end of the usable part (a guard page follows) */
   size_t mapped;
+  size_t next_region;  /* usable size of the next region to try */
   struct meta_free_block *free[META_CLASSES];
-} meta_state = {.lock = HS_LOCK_INIT};
+} meta_state = {.lock = HS_LOCK_INIT, .next_region = META_REGION_MIN};
 
 /* Start a new region: [guard page][usable][guard page], all PROT_NONE until
  * committed. The old region's tail is abandoned (at most one step). */
 static int meta_new_region(size_t need) {
-  size_t usable = META_REGION;
-  if (need > usable) usable = HS_ALIGN_UP(need, HS_PAGE);
-  char *base = os_reserve(usable + 2 * HS_PAGE, HS_PAGE);
-  if (!base) return -1;
-  meta_state.cur = base + HS_PAGE;
-  meta_state.committed = meta_state.cur;
-  meta_state.limit = meta_state.cur + usable;
-  return 0;
+  need = HS_ALIGN_UP(need, META_COMMIT_STEP);
+  size_t want = os_address_space_limited() ? META_REGION_MIN : meta_state.next_region;
+  size_t usable = want > need ? want : need;
+  for (;;) {
+    char *base = os_reserve(usable + 2 * HS_PAGE, HS_PAGE);
+    if (base) {
+      meta_state.cur = base + HS_PAGE;
+      meta_state.committed = meta_state.cur;
+      meta_state.limit = meta_state.cur + usable;
+      meta_state.next_region = usable < META_REGION_MAX ? usable * 2 : META_REGION_MAX;
+      return 0;
+    }
+    if (usable == need) return -1;
+    usable = usable / 2 > need ? HS_ALIGN_UP(usable / 2, HS_PAGE) : need;
+  }
 }
 
 static void *meta_bump(size_t size) {
@@ -107,6 +120,10 @@ void meta_free(void *p, size_t size) {
 
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }
 
-void meta_prefork(void) { hs_lock_take_for_fork(&meta_state.lock); }
+bool meta_prefork(bool try_only) {
+  if (try_only) return hs_lock_try_for_fork(&meta_state.lock);
+  hs_lock_take_for_fork(&meta_state.lock);
+  return true;
+}
 void meta_postfork_parent(void) { hs_lock_drop_for_fork(&meta_state.lock); }
 void meta_postfork_child(void) { hs_lock_reset(&meta_state.lock); }

@@ -7,6 +7,7 @@
 #ifndef HS_META_H
 #define HS_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A zeroed block of `size` bytes (at most META_MAX), 64-byte aligned, or NULL
@@ -23,8 +24,9 @@ void meta_free(void *p, size_t size);
 /* Bytes of metadata mapped (for stats). */
 size_t meta_mapped_bytes(void);
 
-/* fork.c: lock order position and child reset. */
-void meta_prefork(void);
+/* fork.c: lock order position and child reset. With try_only, false (and
+ * nothing held) when the lock is busy. */
+bool meta_prefork(bool try_only);
 void meta_postfork_parent(void);
 void meta_postfork_child(void);
 

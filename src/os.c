@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void os_init(void) {
@@ -21,7 +23,9 @@ void *os_reserve(size_t size, size_t align) {
     errno = ENOMEM;
     return NULL;
   }
-  char *raw = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  /* No MAP_NORESERVE: PROT_NONE is not charged to the commit limit, and
+   * without the flag os_commit's mprotect charges what becomes writable. */
+  char *raw = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -43,9 +47,8 @@ bool os_commit(void *addr, size_t size) {
   return true;
 }
 
-void *os_map(size_t size, bool noreserve) {
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+void *os_map(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -84,6 +87,14 @@ void os_hugepage(void *addr, size_t size, bool on) {
   errno = saved;
 }
 
+bool os_address_space_limited(void) {
+  struct rlimit rl;
+  int saved = errno;
+  bool limited = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+  errno = saved;
+  return limited;
+}
+
 unsigned os_cpu_count(void) {
   cpu_set_t set;
   int saved = errno;
@@ -115,8 +126,22 @@ const char *os_thp_mode(void) {
   return mode;
 }
 
+int os_cancel_off(void) {
+  int saved = errno, state = PTHREAD_CANCEL_ENABLE;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+  errno = saved;
+  return state;
+}
+
+void os_cancel_restore(int state) {
+  int saved = errno;
+  pthread_setcancelstate(state, NULL);
+  errno = saved;
+}
+
 void os_write_stderr(const char *buf, size_t len) {
   int saved = errno;
+  int cancel = os_cancel_off();
   while (len > 0) {
     ssize_t n = write(STDERR_FILENO, buf, len);
     if (n < 0) {
@@ -126,6 +151,7 @@ void os_write_stderr(const char *buf, size_t len) {
     buf += n;
     len -= (size_t)n;
   }
+  os_cancel_restore(cancel);
   errno = saved;
 }
 

@@ -16,15 +16,19 @@
 void os_init(void);
 
 /* Reserve `size` bytes of address space aligned to `align` (a power of two
- * >= HS_PAGE), PROT_NONE and not counted against commit. NULL + ENOMEM. */
+ * >= HS_PAGE), PROT_NONE, which the kernel does not charge to the commit
+ * limit (it does count against RLIMIT_AS: callers reserve in step with the
+ * heap). NULL + ENOMEM. */
 void *os_reserve(size_t size, size_t align);
 
-/* Make reserved pages readable and writable. false + ENOMEM on failure. */
+/* Make reserved pages readable and writable, charging them to the commit
+ * limit: under the default overcommit heuristic a request larger than RAM +
+ * swap fails here, and under strict overcommit anything over the limit does.
+ * false + ENOMEM on failure. */
 bool os_commit(void *addr, size_t size);
 
-/* Map fresh zeroed read-write memory (MAP_NORESERVE when `noreserve`).
- * NULL + ENOMEM on failure. */
-void *os_map(size_t size, bool noreserve);
+/* Map fresh zeroed read-write memory, charged like os_commit. NULL + ENOMEM. */
+void *os_map(size_t size);
 
 /* Move the pages of [from, from+size) to `to` (mremap, replacing whatever
  * is mapped there; contents move, nothing is copied or zeroed). The old
@@ -44,13 +48,25 @@ void os_guard(void *addr, size_t size);
 /* Ask for (on) or against (off) transparent huge pages on the range. Keeps errno. */
 void os_hugepage(void *addr, size_t size, bool on);
 
+/* Whether the process has an address-space limit (RLIMIT_AS, `ulimit -v`),
+ * read now: a program may set one at any time. Keeps errno. */
+bool os_address_space_limited(void);
+
 /* CPUs this process may run on (at least 1). */
 unsigned os_cpu_count(void);
 
 /* THP mode from /sys: "always", "madvise", "never" or "unknown". */
 const char *os_thp_mode(void);
 
-/* write(2) all of buf to stderr; keeps errno. */
+/* Turn thread cancellation off around a report, so that nothing the
+ * allocator prints can be cut short by a pending cancel (open, read and
+ * write are cancellation points): returns the state os_cancel_restore puts
+ * back. The cancel, if any, is acted on at the caller's next cancellation
+ * point. Keep errno. */
+int os_cancel_off(void);
+void os_cancel_restore(int state);
+
+/* write(2) all of buf to stderr, not cancellable; keeps errno. */
 void os_write_stderr(const char *buf, size_t len);
 
 /* Report a caller's invalid use: "hugeslab: CALL(): REASON 0xPTR" on stderr,

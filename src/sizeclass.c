@@ -2,7 +2,19 @@
 #include "sizeclass.h"
 
 struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1];
-uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1];
+
+/* sizeclass_lut[i]: the class of size 16 * i, as a constant expression, so
+ * that the very first malloc or calloc of the process, which computes its
+ * class before the allocator is initialised, computes the right one. Up to
+ * 128 bytes a class per 16; above, four per doubling (sizeclass_of's formula
+ * for n - 1 of log2 7, 8 or 9). */
+#define LUT_LG(m) ((m) >= 512 ? 9 : (m) >= 256 ? 8 : 7)
+#define LUT_ABOVE_128(n) (8 + (LUT_LG((n)-1) - 7) * 4 + (((n)-1 - (1 << LUT_LG((n)-1))) >> (LUT_LG((n)-1) - 2)))
+#define LUT(i) (uint8_t)((i) <= 8 ? ((i) ? (i)-1 : 0) : LUT_ABOVE_128((i)*16))
+#define LUT4(i) LUT(i), LUT((i) + 1), LUT((i) + 2), LUT((i) + 3)
+#define LUT16(i) LUT4(i), LUT4((i) + 4), LUT4((i) + 8), LUT4((i) + 12)
+const uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] = {LUT16(0), LUT16(16), LUT16(32), LUT16(48), LUT(64)};
+_Static_assert(SIZECLASS_LUT_MAX == 1024, "the constant table spells out 65 entries");
 uint16_t sizeclass_keep_min[SIZECLASS_SMALL + 1];
 /* aligned_lut[k][c]: the first class >= c whose size is a multiple of
  * 32 << k (k = 0 .. 7, alignments 32 .. 4096), or SIZECLASS_SMALL. */
@@ -62,12 +74,6 @@ void sizeclass_init(void) {
       if ((sizeclass_table[c].size & ((32u << k) - 1)) == 0) next = (uint8_t)c;
       aligned_lut[k][c] = next;
     }
-  }
-  for (size_t i = 0; i <= SIZECLASS_LUT_MAX / 16; i++) {
-    size_t n = i * 16;
-    unsigned c = 0;
-    while (class_size(c) < n) c++;
-    sizeclass_lut[i] = (uint8_t)c;
   }
   /* The class of min(n + n/4, max) never decreases with n. */
   unsigned next = 0;

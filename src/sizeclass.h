@@ -31,17 +31,21 @@ struct sizeclass_info {
 
 /* sizeclass_table[SIZECLASS_LARGE] is all zero: see slab_state_lookup(). */
 extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1] HS_HIDDEN;
-extern uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;
+/* Constant (built at compile time): valid before sizeclass_init(). */
+extern const uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;
 /* sizeclass_keep_min[c]: the smallest n whose n + n/4 (capped at
  * SIZECLASS_SMALL_MAX) is of class c or above. realloc keeps a block of
  * class c for n in [keep_min, size]: a block grown with 25% headroom stays
  * put while it fills, one shrunk much further moves to a smaller class. */
 extern uint16_t sizeclass_keep_min[SIZECLASS_SMALL + 1] HS_HIDDEN;
 
-/* Fill the tables. Idempotent; needs no memory. */
+/* Fill the per-class table (slab pages, cache capacities, aligned and
+ * realloc lookups). Idempotent; needs no memory. sizeclass_of() needs none of
+ * it: it works from the first call of the process on. */
 void sizeclass_init(void);
 
-/* Class of a small size (n <= SIZECLASS_SMALL_MAX; 0 maps to class 0). */
+/* Class of a small size (n <= SIZECLASS_SMALL_MAX; 0 maps to class 0).
+ * Reads only constants, so it is right before initialisation. */
 HS_INLINE unsigned sizeclass_of(size_t n) {
   if (likely(n <= SIZECLASS_LUT_MAX)) return sizeclass_lut[(n + 15) >> 4];
   unsigned lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));

@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include "arena.h"
+#include "chunkmap.h"
 #include "huge.h"
 #include "meta.h"
 #include "compiler.h"
@@ -20,6 +21,7 @@ void stats_collect(struct hs_stats *out) {
   huge_stats(&out->huge_count, &out->huge_bytes, &out->cached_huge_bytes);
   out->cached_chunk_bytes = arena_source_cached_bytes();
   out->meta_bytes = meta_mapped_bytes();
+  out->chunkmap_bytes = chunkmap_mapped_bytes();
   out->arenas = hs_arena_count;
 }
 
@@ -47,6 +49,7 @@ void stats_print(void) {
   struct hs_stats s;
   char buf[2048];
   struct text t = {buf, 0, sizeof buf};
+  int cancel = os_cancel_off(); /* os_thp_mode opens and reads a file */
   stats_collect(&s);
   put(&t, "hugeslab " PACKAGE_VERSION " (thp: ");
   put(&t, os_thp_mode());
@@ -58,6 +61,7 @@ void stats_print(void) {
   STATS_FIELDS(STATS_LINE)
 #undef STATS_LINE
   os_write_stderr(buf, t.len);
+  os_cancel_restore(cancel);
 }
 
 size_t stats_format_xml(char *buf, size_t cap) {

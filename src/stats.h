@@ -17,6 +17,7 @@
   X(cached_huge_bytes, "bytes of freed huge mappings kept for reuse")           \
   X(slabs, "slabs and page runs")                                               \
   X(meta_bytes, "bytes of metadata mapped")                                     \
+  X(chunkmap_bytes, "bytes of chunk-map leaves mapped")                         \
   X(arenas, "arenas")
 
 struct hs_stats {
@@ -28,7 +29,8 @@ struct hs_stats {
 /* Gather a consistent-enough snapshot (each arena read under its lock). */
 void stats_collect(struct hs_stats *out);
 
-/* The malloc_stats() report, written to stderr with write(2). */
+/* The malloc_stats() report, written to stderr with write(2); not
+ * cancellable partway (cancellation is off while it runs). */
 void stats_print(void);
 
 /* The malloc_info() XML into buf (NUL-terminated, truncated to cap). */

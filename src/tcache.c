@@ -1,6 +1,4 @@
-/* tcache: see tcache.h. Also the allocator's one-time initialisation, since
- * the first call on the first thread always lands in tcache_alloc_slow or
- * tcache_free_slow. */
+/* tcache: see tcache.h. */
 #include "tcache.h"
 
 #include <errno.h>
@@ -9,6 +7,7 @@
 #include "chunkmap.h"
 #include "config.h"
 #include "huge.h"
+#include "init.h"
 #include "meta.h"
 #include "os.h"
 
@@ -19,8 +18,6 @@ static struct tcache tcache_dead = {.mode = TCACHE_DEAD};
 
 HS_TLS struct tcache *tcache_tls = &tcache_boot;
 
-int hs_initialized;
-static hs_lock init_lock = HS_LOCK_INIT;
 static pthread_key_t tcache_key;
 static int tcache_key_ready;
 
@@ -32,30 +29,12 @@ static hs_lock list_lock = HS_LOCK_INIT;
 static struct tcache *tcache_list;
 static unsigned next_arena;
 
-void fork_init(void); /* fork.c: registers the atfork handlers */
-
 static void tcache_destroy(void *arg);
 static struct arena *arena_least_loaded(void);
 
-void hs_init(void) {
-  if (likely(__atomic_load_n(&hs_initialized, __ATOMIC_ACQUIRE))) return;
-  hs_lock_acquire(&init_lock);
-  if (!hs_initialized) {
-    os_init();
-    config_init();
-    sizeclass_init();
-    chunkmap_init();
-    arena_init_all(hs_conf.arenas ? hs_conf.arenas : os_cpu_count());
-    /* pthread_key_create takes no memory from malloc in glibc. */
-    tcache_key_ready = pthread_key_create(&tcache_key, tcache_destroy) == 0;
-    __atomic_store_n(&hs_initialized, 1, __ATOMIC_RELEASE);
-    hs_lock_release(&init_lock);
-    /* May allocate (beyond glibc's static handler slots): the allocator is
-     * ready, so that recursion is served normally. */
-    fork_init();
-    return;
-  }
-  hs_lock_release(&init_lock);
+void tcache_init(void) {
+  /* pthread_key_create takes no memory from malloc in glibc. */
+  tcache_key_ready = pthread_key_create(&tcache_key, tcache_destroy) == 0;
 }
 
 static void flush_bin(struct tcache_bin *b, unsigned n) {
@@ -220,18 +199,15 @@ void tcache_flush_current(void) {
   if (tc->mode == TCACHE_LIVE) flush_all(tc);
 }
 
-void tcache_prefork(void) {
-  hs_lock_take_for_fork(&init_lock);
+bool tcache_prefork(bool try_only) {
+  if (try_only) return hs_lock_try_for_fork(&list_lock);
   hs_lock_take_for_fork(&list_lock);
+  return true;
 }
 
-void tcache_postfork_parent(void) {
-  hs_lock_drop_for_fork(&list_lock);
-  hs_lock_drop_for_fork(&init_lock);
-}
+void tcache_postfork_parent(void) { hs_lock_drop_for_fork(&list_lock); }
 
 void tcache_postfork_child(void) {
-  hs_lock_reset(&init_lock);
   hs_lock_reset(&list_lock);
   /* The other threads' caches may have been caught mid-update by fork()
    * (a flush whose slots are back in their slabs but still counted on the

@@ -4,7 +4,8 @@
  * never a list threaded through freed blocks. The thread-local pointer starts
  * at a static cache whose stacks are all empty with capacity 0, so the first
  * malloc or free on a thread fails its fast path and initialises the thread
- * (and the whole allocator on the very first call). At thread exit the cache
+ * (calling init.c's hs_init first: the very first call of the process lands
+ * here). At thread exit the cache
  * is flushed to the arenas and the pointer moves to a second static cache
  * that sends every call straight to the arena.
  * Ownership: a tcache and its stacks are touched only by their thread, except
@@ -99,12 +100,11 @@ struct arena *tcache_arena(void);
 /* Return every cached slot of the calling thread to the arenas. */
 void tcache_flush_current(void);
 
-/* One-time global initialisation; safe to call from any entry point. */
-void hs_init(void);
-extern int hs_initialized;
+/* Create the thread-exit key (init.c, once, before any cache exists). */
+void tcache_init(void);
 
-/* fork.c */
-void tcache_prefork(void);
+/* fork.c (try_only: see meta_prefork) */
+bool tcache_prefork(bool try_only);
 void tcache_postfork_parent(void);
 /* Child: flush the calling thread's cache, drop every other one. */
 void tcache_postfork_child(void);

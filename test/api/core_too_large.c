@@ -17,8 +17,8 @@
  * #14 The same sizes through memalign, aligned_alloc and posix_memalign for
  *     every power-of-two alignment from 1 until it wraps to 0, plus valloc
  *     and pvalloc: NULL and ENOMEM; posix_memalign returns ENOMEM (or EINVAL
- *     for alignments it rejects) and never writes *memptr; hugeslab also
- *     leaves errno alone (glibc sets it on ENOMEM).  For the sizes below PTRDIFF_MAX (which reach the kernel) every
+ *     for alignments it rejects) and never writes *memptr; errno is
+ *     ENOMEM after an ENOMEM and untouched after EINVAL (glibc).  For the sizes below PTRDIFF_MAX (which reach the kernel) every
  *     fourth alignment is tried, to keep the run short.
  */
 #include <limits.h>
@@ -109,10 +109,11 @@ static void large_aligned_allocations(size_t size, int stride) { /* #14 */
     int rc = posix_memalign(&out, align, size);
     int e = errno;
     ncalls++;
-    /* errno untouched: hugeslab promises it; glibc sets ENOMEM on its
-     * ENOMEM path (but not on EINVAL), so that case is hugeslab-only. */
-    if (rc == EINVAL || hugeslab)
+    /* As glibc: errno untouched on EINVAL, ENOMEM on exhaustion. */
+    if (rc == EINVAL)
       CHECK_MSG(e == 4242, "posix_memalign(%zu, %#zx) = %d changed errno to %d", align, size, rc, e);
+    else
+      CHECK_MSG(e == ENOMEM, "posix_memalign(%zu, %#zx) = %d left errno %d, want ENOMEM", align, size, rc, e);
     CHECK_MSG(out == NULL, "posix_memalign(%zu, %#zx) wrote *memptr = %p (rc %d)", align, size, out, rc);
     if (align % sizeof(void *) == 0)
       CHECK_MSG(rc == ENOMEM, "posix_memalign(%zu, %#zx) = %d, want ENOMEM", align, size, rc);

@@ -40,7 +40,12 @@ static void check_lookup(const struct slab *s, unsigned cls, size_t slot_size) {
   }
 }
 
+/* Classes computed before sizeclass_init(): the process's first malloc or
+ * calloc computes its class before anything is initialised. */
+static uint8_t class_before_init[SIZECLASS_SMALL_MAX + 1];
+
 int main(void) {
+  for (size_t n = 0; n <= SIZECLASS_SMALL_MAX; n++) class_before_init[n] = (uint8_t)sizeclass_of(n);
   sizeclass_init();
   /* Free pages: at most the chunk's first byte passes, onto SLOT_NONE. */
   for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) chunk.page_word[i] = slab_page_word(NULL);
@@ -54,6 +59,7 @@ int main(void) {
   for (size_t n = 0; n <= SIZECLASS_SMALL_MAX; n++) {
     unsigned c = sizeclass_of(n);
     CHECK_MSG(c < SIZECLASS_SMALL, "size %zu -> class %u", n, c);
+    CHECK_MSG(class_before_init[n] == c, "size %zu: class %u before init, %u after", n, class_before_init[n], c);
     CHECK_MSG(sizeclass_size(c) >= n, "size %zu -> class %u of size %zu", n, c, sizeclass_size(c));
     CHECK_MSG(c == 0 || sizeclass_size(c - 1) < n, "size %zu not in the smallest class", n);
     CHECK_MSG(sizeclass_size(c) % 16 == 0, "class %u size not 16-aligned", c);
