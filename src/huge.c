@@ -15,6 +15,13 @@
 #define HUGE_CACHE_MIN_BYTES ((size_t)512 << 20)
 
 static size_t huge_count, huge_bytes; /* atomics */
+static size_t huge_peak_count, huge_peak_bytes; /* atomics: the most ever live at once */
+
+static void raise_peak(size_t *peak, size_t now) {
+  size_t seen = __atomic_load_n(peak, __ATOMIC_RELAXED);
+  while (now > seen && !__atomic_compare_exchange_n(peak, &seen, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
 
 /* Freed blocks, most recent first. Protected by huge_lock. */
 static hs_lock huge_lock = HS_LOCK_INIT;
@@ -171,8 +178,8 @@ void *huge_alloc(size_t size, size_t align, bool *zeroed) {
   }
   *zeroed = fresh;
   chunkmap_set(h->ptr, h->usable, (uintptr_t)h | CHUNKMAP_HUGE);
-  __atomic_add_fetch(&huge_count, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
+  raise_peak(&huge_peak_count, __atomic_add_fetch(&huge_count, 1, __ATOMIC_RELAXED));
+  raise_peak(&huge_peak_bytes, __atomic_add_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED));
   return h->ptr;
 }
 
@@ -190,7 +197,7 @@ bool huge_resize(struct huge_block *h, size_t size) {
   if (!set_usable(h, usable)) return false;
   if (usable > old) {
     chunkmap_set(h->ptr, usable, (uintptr_t)h | CHUNKMAP_HUGE);
-    __atomic_add_fetch(&huge_bytes, usable - old, __ATOMIC_RELAXED);
+    raise_peak(&huge_peak_bytes, __atomic_add_fetch(&huge_bytes, usable - old, __ATOMIC_RELAXED));
   } else {
     /* ptr is 2 MiB aligned: regions past the last usable one are no longer ours. */
     size_t keep = HS_ALIGN_UP(usable, HS_CHUNK);
@@ -251,9 +258,11 @@ size_t huge_trim(void) {
   return bytes;
 }
 
-void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes) {
+void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes, size_t *peak_count, size_t *peak_bytes) {
   *count = __atomic_load_n(&huge_count, __ATOMIC_RELAXED);
   *bytes = __atomic_load_n(&huge_bytes, __ATOMIC_RELAXED);
+  *peak_count = __atomic_load_n(&huge_peak_count, __ATOMIC_RELAXED);
+  *peak_bytes = __atomic_load_n(&huge_peak_bytes, __ATOMIC_RELAXED);
   hs_lock_acquire(&huge_lock);
   *cached_bytes = cache_bytes;
   hs_lock_release(&huge_lock);

@@ -47,8 +47,9 @@ void huge_free(struct huge_block *h);
 /* Drop every cached block. Returns bytes given back. */
 size_t huge_trim(void);
 
-/* Live huge blocks and their usable bytes; cached bytes. */
-void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes);
+/* Live huge blocks and their usable bytes; cached bytes; the most blocks
+ * and bytes ever live at once. */
+void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes, size_t *peak_count, size_t *peak_bytes);
 
 /* fork.c (try_only: see meta_prefork) */
 bool huge_prefork(bool try_only);

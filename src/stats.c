@@ -18,7 +18,8 @@ void stats_collect(struct hs_stats *out) {
   out->large_count = a.large_count;
   out->chunk_bytes = a.chunk_bytes;
   out->slabs = a.slabs;
-  huge_stats(&out->huge_count, &out->huge_bytes, &out->cached_huge_bytes);
+  huge_stats(&out->huge_count, &out->huge_bytes, &out->cached_huge_bytes, &out->huge_peak_count,
+             &out->huge_peak_bytes);
   out->cached_chunk_bytes = arena_source_cached_bytes();
   out->meta_bytes = meta_mapped_bytes();
   out->chunkmap_bytes = chunkmap_mapped_bytes();
@@ -45,6 +46,19 @@ static void put_num(struct text *t, size_t v) {
   put(t, num);
 }
 
+/* glibc's "%-16s = %10lu" line. */
+static void put_glibc_line(struct text *t, const char *label, size_t v) {
+  char num[24];
+  size_t n = os_format_dec(num, v);
+  num[n] = 0;
+  put(t, label);
+  for (size_t pad = strlen(label); pad < 16; pad++) put(t, " ");
+  put(t, " = ");
+  for (size_t pad = n; pad < 10; pad++) put(t, " ");
+  put(t, num);
+  put(t, "\n");
+}
+
 void stats_print(void) {
   struct hs_stats s;
   char buf[2048];
@@ -60,6 +74,11 @@ void stats_print(void) {
   put(&t, "  # " help "\n");
   STATS_FIELDS(STATS_LINE)
 #undef STATS_LINE
+  put(&t, "Total (incl. mmap):\n");
+  put_glibc_line(&t, "system bytes", s.chunk_bytes + s.huge_bytes + s.meta_bytes + s.chunkmap_bytes);
+  put_glibc_line(&t, "in use bytes", s.small_bytes + s.large_bytes + s.huge_bytes);
+  put_glibc_line(&t, "max mmap regions", s.huge_peak_count);
+  put_glibc_line(&t, "max mmap bytes", s.huge_peak_bytes);
   os_write_stderr(buf, t.len);
   os_cancel_restore(cancel);
 }

@@ -12,6 +12,8 @@
   X(large_count, "page runs")                                                   \
   X(huge_bytes, "bytes in huge mappings")                                       \
   X(huge_count, "huge mappings")                                                \
+  X(huge_peak_count, "most huge mappings live at once")                         \
+  X(huge_peak_bytes, "most bytes in huge mappings at once")                     \
   X(chunk_bytes, "bytes of chunks owned by arenas")                             \
   X(cached_chunk_bytes, "bytes of purged chunks kept for reuse")                \
   X(cached_huge_bytes, "bytes of freed huge mappings kept for reuse")           \
@@ -29,8 +31,11 @@ struct hs_stats {
 /* Gather a consistent-enough snapshot (each arena read under its lock). */
 void stats_collect(struct hs_stats *out);
 
-/* The malloc_stats() report, written to stderr with write(2); not
- * cancellable partway (cancellation is off while it runs). */
+/* The malloc_stats() report, written to stderr with write(2): our fields,
+ * then glibc's "Total (incl. mmap)" summary in glibc's own format (system
+ * bytes, in use bytes, max mmap regions, max mmap bytes) for the tools and
+ * tests that read it. Not cancellable partway (cancellation is off while it
+ * runs). */
 void stats_print(void);
 
 /* The malloc_info() XML into buf (NUL-terminated, truncated to cap). */

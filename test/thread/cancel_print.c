@@ -3,7 +3,8 @@
  * (deferred) calls malloc_stats() and malloc_info(); each report comes out
  * whole, and the cancel is acted on at the thread's next cancellation point,
  * not inside them (open, read and write are cancellation points, and
- * malloc_stats reads a /sys file before it writes). */
+ * malloc_stats reads a /sys file before it writes). malloc_stats ends with
+ * glibc's own summary lines ("max mmap regions", "max mmap bytes"). */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ int main(void) {
   info_out = tmpfile();
   CHECK(info_out);
   free(malloc(100));
+  free(malloc(4 << 20)); /* a huge mapping: "max mmap regions" is then at least 1 */
 
   int saved_stderr = dup(2);
   CHECK(saved_stderr >= 0 && dup2(fd, 2) == 2);
@@ -57,8 +59,12 @@ int main(void) {
   CHECK_MSG(returned_from_stats, "the thread was cancelled inside malloc_stats");
   CHECK_MSG(returned_from_info, "the thread was cancelled inside malloc_info");
   const char *stats = slurp(fd);
-  /* hugeslab's report: its first line and its last field. */
-  CHECK_MSG(strstr(stats, "hugeslab") && strstr(stats, "arenas = "), "malloc_stats output incomplete: [%s]", stats);
+  /* hugeslab's report: its first line, its last field, then glibc's
+   * summary, whose last line is "max mmap bytes". */
+  CHECK_MSG(strstr(stats, "hugeslab") && strstr(stats, "arenas = ") && strstr(stats, "max mmap bytes   = "),
+            "malloc_stats output incomplete: [%s]", stats);
+  const char *regions = strstr(stats, "max mmap regions = ");
+  CHECK_MSG(regions && atol(regions + strlen("max mmap regions = ")) >= 1, "max mmap regions: [%s]", stats);
   fflush(info_out);
   const char *info = slurp(fileno(info_out));
   CHECK_MSG(strstr(info, "<malloc") && strstr(info, "</malloc>"), "malloc_info output incomplete: [%s]", info);
