@@ -16,6 +16,10 @@
 
 static size_t huge_count, huge_bytes; /* atomics */
 static size_t huge_peak_count, huge_peak_bytes; /* atomics: the most ever live at once */
+/* Whether the process had an address-space limit when a huge block was last
+ * mapped (atomic): read by huge_free, so a free into the cache makes no
+ * system call; a limit set later counts from the next fresh mapping on. */
+static bool huge_limited;
 
 static void raise_peak(size_t *peak, size_t now) {
   size_t seen = __atomic_load_n(peak, __ATOMIC_RELAXED);
@@ -156,7 +160,11 @@ void *huge_alloc(size_t size, size_t align, bool *zeroed) {
   bool fresh = h == NULL;
   /* Under an address-space limit, room reserved for growth is room another
    * block or a thread stack cannot have: none then. */
-  if (fresh) h = map_block(usable, align, os_address_space_limited() ? 0 : growth_room(usable));
+  if (fresh) {
+    bool limited = os_address_space_limited();
+    __atomic_store_n(&huge_limited, limited, __ATOMIC_RELAXED);
+    h = map_block(usable, align, limited ? 0 : growth_room(usable));
+  }
   if (!h) {
     /* Short of address space: no growth room, and the cache's space back. */
     huge_trim();
@@ -213,7 +221,7 @@ void huge_free(struct huge_block *h) {
   __atomic_sub_fetch(&huge_bytes, h->usable, __ATOMIC_RELAXED);
   /* Under an address-space limit a cached block holds address space the
    * program's own mappings may need: none is kept. */
-  size_t limit = os_address_space_limited() ? 0 : cache_limit();
+  size_t limit = __atomic_load_n(&huge_limited, __ATOMIC_RELAXED) ? 0 : cache_limit();
   if (h->usable > limit) {
     unmap_block(h);
     return;
