@@ -5,6 +5,8 @@
 #  - the library imports nothing that can call malloc (invariant 3): its
 #    undefined symbols are all on an allow-list of non-allocating functions;
 #  - initial-exec TLS: no __tls_get_addr import (invariant 4).
+# (__getauxval: libgcc's constructor choosing aarch64's atomics; it does not
+# allocate.)
 set -eu
 src="$HS_SRCDIR/src"
 lib="$HUGESLAB_LIB"
@@ -41,7 +43,7 @@ for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
 done
 
 # 3. imports: nothing that allocates (no stdio but malloc_info's fputs, no dlsym, no getenv).
-allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|getrlimit|getrlimit64|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_trylock|mutex_init|self|equal|key_create|setspecific|atfork|setcancelstate)|__libc_single_threaded|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
+allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|getrlimit|getrlimit64|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_trylock|mutex_init|self|equal|key_create|setspecific|atfork|setcancelstate)|__libc_single_threaded|__getauxval|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
 while read -r sym; do
   base=${sym%%@*}
   [[ "$base" =~ $allow ]] || bad "libhugeslab imports $sym (not on the non-allocating allow-list)"
@@ -49,7 +51,12 @@ done < <(nm -D --undefined-only "$lib" | awk '{print $2}')
 
 # 4. TLS
 if nm -D --undefined-only "$lib" | grep -q __tls_get_addr; then bad "imports __tls_get_addr (TLS not initial-exec)"; fi
-readelf -d "$lib" | grep -q STATIC_TLS || bad "no STATIC_TLS flag: thread-cache pointer is not initial-exec"
+# Initial-exec: the dynamic section says STATIC_TLS (x86-64's linker sets it)
+# or the TLS relocations are TP-relative ones (aarch64's does not set the
+# flag); a TLSDESC or DTPMOD relocation would mean a dynamic TLS model.
+if readelf -rW "$lib" | grep -qE 'TLSDESC|DTPMOD'; then bad "dynamic-model TLS relocation: thread-cache pointer is not initial-exec"; fi
+readelf -d "$lib" | grep -q STATIC_TLS || readelf -rW "$lib" | grep -qE 'TPOFF|TPREL' ||
+  bad "no STATIC_TLS flag and no TP-relative TLS relocation: thread-cache pointer is not initial-exec"
 
 [ "$fail" = 0 ] && echo "invariants: all hold"
 exit "$fail"
