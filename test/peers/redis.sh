@@ -99,10 +99,19 @@ skip_args=()
 for p in "${skip_tests[@]}"; do skip_args+=(--skiptest "$p"); done
 
 # ---- run -------------------------------------------------------------------
-runroot=$peer_cache/run/redis
-[ "$mode" = glibc ] && runroot=$peer_cache/run/redis-baseline
+# The run directories live under a short path on purpose: Redis caps its
+# process title at 255 characters, and unit/other's "Process title set as
+# expected" reads back a title holding the server's path, its unix socket
+# and its config file, the last two under the run directory.  Under the
+# cache (/var/cache/hugeslab-peers/run/...) that title no longer fits.  So:
+# /tmp/hs-redis/uNN per unit (uNN.name says which), and the server started
+# through the short link /tmp/hs-redis/redis-server.  Kept until the next
+# run, for inspection.
+runroot=${HS_REDIS_RUNDIR:-${TMPDIR:-/tmp}/hs-redis}
+[ "$mode" = glibc ] && runroot=$runroot-glibc
 rm -rf "$runroot"
 mkdir -p "$runroot"
+ln -s "$bdir/src/redis-server" "$runroot/redis-server"
 
 make_rundir() {  # DIR: a run directory whose src/redis-server is our wrapper
   local d=$1 f
@@ -121,7 +130,7 @@ make_rundir() {  # DIR: a run directory whose src/redis-server is our wrapper
 # Written by hugeslab's test/peers/redis.sh: this redis-server $what.
 echo "hugeslab-peer: redis-server pid \$\$" >&2
 $preload LD_DEBUG=files LD_DEBUG_OUTPUT='$d/proof/ld' \\
-exec '$bdir/src/redis-server' "\$@"
+exec '$runroot/redis-server' "\$@"
 EOF
   chmod +x "$d/src/redis-server"
 }
@@ -159,10 +168,10 @@ check_servers() {
 }
 
 tot_ok=0 tot_err=0 tot_exc=0 tot_skip=0
-run_unit() {  # UNIT SLOT: runs one unit, leaves its results in $runroot/NAME.*
-  local unit=$1 slot=$2 name d rc
-  name=${unit//\//-}
+run_unit() {  # UNIT DIR SLOT: runs one unit in $runroot/DIR, results in $runroot/DIR.*
+  local unit=$1 name=$2 slot=$3 d
   d=$runroot/$name
+  echo "$unit" >"$d.name"
   make_rundir "$d"
   local base=$((21111 + slot * 3100))
   ( cd "$d" && env -u TERM timeout -k 10 3600 nice -n 10 sh "$bdir/runtest" \
@@ -173,7 +182,10 @@ run_unit() {  # UNIT SLOT: runs one unit, leaves its results in $runroot/NAME.*
 
 # $jobs units at a time, each on its own port range (a slot); a unit takes
 # whichever slot is free.
+declare -A dir_of=()
+n=0
 for unit in $units; do
+  n=$((n + 1)); dir_of[$unit]=$(printf 'u%02d' "$n")
   while :; do
     free=""
     for ((s = 0; s < jobs; s++)); do
@@ -183,33 +195,34 @@ for unit in $units; do
     sleep 1
   done
   touch "$runroot/slot.$free"
-  ( run_unit "$unit" "$free"; rm -f "$runroot/slot.$free" ) &
+  ( run_unit "$unit" "${dir_of[$unit]}" "$free"; rm -f "$runroot/slot.$free" ) &
   sleep 1
 done
 wait
 
 for unit in $units; do
   name=${unit//\//-}
-  d=$runroot/$name
-  log=$runroot/$name.log
-  rc=$(cat "$runroot/$name.rc" 2>/dev/null || echo 1)
+  d=$runroot/${dir_of[$unit]}
+  log=$d.log
+  rc=$(cat "$d.rc" 2>/dev/null || echo 1)
   # The suite prints "[ok]: name (N ms)", "[err]: ...", "[exception]: ..."
   # at the start of a line (its closing summary repeats failures with a
   # "*** " prefix, which this does not count).
-  out=$runroot/$name.out
+  out=$d.out
   ok=$(grep -c '^\[ok\]: ' "$out")
   err=$(grep -c '^\[err\]: ' "$out")
   exc=$(grep -c '^\[exception\]: ' "$out")
   skp=$(grep -c '^\[skip\]: ' "$out")
   tot_ok=$((tot_ok + ok)) tot_err=$((tot_err + err)) tot_exc=$((tot_exc + exc)) tot_skip=$((tot_skip + skp))
-  read -r started reported killed unproven crashed < <(check_servers "$d" 3>"$runroot/$name.unproven")
+  read -r started reported killed unproven crashed < <(check_servers "$d" 3>"$d.unproven")
   {
     cat "$out"
     echo "# runtest exit status $rc; [ok] $ok, [err] $err, [exception] $exc, [skip] $skp"
     echo "# redis-server processes started: $started; with hugeslab's exit report: $reported;" \
          "killed before exit but hugeslab initialised (ld.so): $killed; unproven: $unproven;" \
          "logs with a crash or hugeslab error report: $crashed"
-    cat "$runroot/$name.unproven"
+    echo "# run directory: $d"
+    cat "$d.unproven"
   } >"$log"
   res=PASS
   if [ "$rc" != 0 ] || [ "$err" -ne 0 ] || [ "$exc" -ne 0 ] || [ "$crashed" -ne 0 ]; then
