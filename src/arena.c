@@ -506,14 +506,9 @@ void arena_stats_sum(struct arena_stats *out) {
 }
 
 bool arena_prefork(bool try_only) {
-  if (!try_only) {
-    for (unsigned i = 0; i < hs_arena_count; i++) hs_lock_take_for_fork(&hs_arenas[i].lock);
-    hs_lock_take_for_fork(&source.lock);
-    return true;
-  }
   unsigned taken = 0;
-  while (taken < hs_arena_count && hs_lock_try_for_fork(&hs_arenas[taken].lock)) taken++;
-  if (taken == hs_arena_count && hs_lock_try_for_fork(&source.lock)) return true;
+  while (taken < hs_arena_count && hs_lock_prefork(&hs_arenas[taken].lock, try_only)) taken++;
+  if (taken == hs_arena_count && hs_lock_prefork(&source.lock, try_only)) return true;
   while (taken-- > 0) hs_lock_drop_for_fork(&hs_arenas[taken].lock);
   return false;
 }

@@ -276,10 +276,6 @@ void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes, size_t *peak
   hs_lock_release(&huge_lock);
 }
 
-bool huge_prefork(bool try_only) {
-  if (try_only) return hs_lock_try_for_fork(&huge_lock);
-  hs_lock_take_for_fork(&huge_lock);
-  return true;
-}
+bool huge_prefork(bool try_only) { return hs_lock_prefork(&huge_lock, try_only); }
 void huge_postfork_parent(void) { hs_lock_drop_for_fork(&huge_lock); }
 void huge_postfork_child(void) { hs_lock_reset(&huge_lock); }

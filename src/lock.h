@@ -43,6 +43,13 @@ HS_INLINE void hs_lock_release(hs_lock *l) {
 /* fork.c only: take/drop regardless of the bypass, and reset in the child. */
 HS_INLINE void hs_lock_take_for_fork(hs_lock *l) { pthread_mutex_lock(&l->mutex); }
 HS_INLINE bool hs_lock_try_for_fork(hs_lock *l) { return pthread_mutex_trylock(&l->mutex) == 0; }
+/* A layer's prefork step for one lock: take it, or with try_only only try
+ * (false, nothing held, when it is busy). */
+HS_INLINE bool hs_lock_prefork(hs_lock *l, bool try_only) {
+  if (try_only) return hs_lock_try_for_fork(l);
+  hs_lock_take_for_fork(l);
+  return true;
+}
 HS_INLINE void hs_lock_drop_for_fork(hs_lock *l) { pthread_mutex_unlock(&l->mutex); }
 HS_INLINE void hs_lock_reset(hs_lock *l) { pthread_mutex_init(&l->mutex, NULL); }
 

@@ -120,10 +120,6 @@ void meta_free(void *p, size_t size) {
 
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }
 
-bool meta_prefork(bool try_only) {
-  if (try_only) return hs_lock_try_for_fork(&meta_state.lock);
-  hs_lock_take_for_fork(&meta_state.lock);
-  return true;
-}
+bool meta_prefork(bool try_only) { return hs_lock_prefork(&meta_state.lock, try_only); }
 void meta_postfork_parent(void) { hs_lock_drop_for_fork(&meta_state.lock); }
 void meta_postfork_child(void) { hs_lock_reset(&meta_state.lock); }

@@ -199,11 +199,7 @@ void tcache_flush_current(void) {
   if (tc->mode == TCACHE_LIVE) flush_all(tc);
 }
 
-bool tcache_prefork(bool try_only) {
-  if (try_only) return hs_lock_try_for_fork(&list_lock);
-  hs_lock_take_for_fork(&list_lock);
-  return true;
-}
+bool tcache_prefork(bool try_only) { return hs_lock_prefork(&list_lock, try_only); }
 
 void tcache_postfork_parent(void) { hs_lock_drop_for_fork(&list_lock); }
 
