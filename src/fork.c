@@ -31,12 +31,17 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
-/* What each pending prepare took, two bits per nesting level, the latest in
- * the low bits. Written by the forking thread between prepare and the
+/* What each pending prepare took, three bits per nesting level, the latest
+ * in the low bits. Written by the forking thread between prepare and the
  * parent/child handler: while it holds the allocator locks, or while the
- * process is single-threaded. */
+ * process is single-threaded. SINGLE: the process had one thread, so the
+ * fork may come from a signal handler that interrupted this thread's own
+ * thread-cache code (which takes no lock): the child must not trust that
+ * cache's contents (tcache_postfork_child). */
 #define FORK_HELD_LOCKS 1u
 #define FORK_HELD_STDIO 2u
+#define FORK_HELD_SINGLE 4u
+#define FORK_HELD_BITS 3
 static uint64_t fork_held;
 
 /* Take every allocator lock in order; with try_only, take none unless all
@@ -59,7 +64,8 @@ drop_tcache:
 void fork_prepare(void) {
   unsigned held = 0;
   if (FORK_SINGLE_THREADED()) {
-    if (lock_all(true)) held = FORK_HELD_LOCKS;
+    held = FORK_HELD_SINGLE;
+    if (lock_all(true)) held |= FORK_HELD_LOCKS;
   } else {
     if (_IO_list_lock) {
       _IO_list_lock();
@@ -68,7 +74,7 @@ void fork_prepare(void) {
     lock_all(false);
     held |= FORK_HELD_LOCKS;
   }
-  fork_held = fork_held << 2 | held;
+  fork_held = fork_held << FORK_HELD_BITS | held;
   if (held & FORK_HELD_LOCKS) {
     __atomic_store_n(&hs_fork_owner, pthread_self(), __ATOMIC_RELAXED);
     __atomic_store_n(&hs_fork_active, 1, __ATOMIC_RELEASE);
@@ -77,8 +83,8 @@ void fork_prepare(void) {
 
 /* The latest prepare's record, popped. */
 static unsigned fork_pop(void) {
-  unsigned held = (unsigned)(fork_held & 3);
-  fork_held >>= 2;
+  unsigned held = (unsigned)(fork_held & ((1u << FORK_HELD_BITS) - 1));
+  fork_held >>= FORK_HELD_BITS;
   if (held & FORK_HELD_LOCKS) {
     __atomic_store_n(&hs_fork_active, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&hs_fork_owner, (pthread_t)0, __ATOMIC_RELAXED);
@@ -104,7 +110,7 @@ void fork_child(void) {
     meta_postfork_child();
     huge_postfork_child();
     arena_postfork_child();
-    tcache_postfork_child();
+    tcache_postfork_child(!(held & FORK_HELD_SINGLE));
   }
   /* fork() has already reset it in the child; resetting again is harmless
    * and covers a libc that does not. */

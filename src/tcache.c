@@ -203,20 +203,38 @@ bool tcache_prefork(bool try_only) { return hs_lock_prefork(&list_lock, try_only
 
 void tcache_postfork_parent(void) { hs_lock_drop_for_fork(&list_lock); }
 
-void tcache_postfork_child(void) {
+/* Empty every stack of tc without returning its slots: they stay out of
+ * their slabs (counted as in use) for the child's lifetime. Safe whatever
+ * the thread was doing when a signal handler forked over it: code it
+ * resumes in the child may re-store a stack's top from its local copy, and
+ * the entries that brings back are still free, unowned slots; returning
+ * them to their slabs instead would let a resumed push or flush hand the
+ * same slot out twice. */
+static void forget_all(struct tcache *tc) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) tc->bins[c].top -= tcache_bin_count(&tc->bins[c]);
+  tc->nremote = 0;
+}
+
+void tcache_postfork_child(bool own_consistent) {
   hs_lock_reset(&list_lock);
   /* The other threads' caches may have been caught mid-update by fork()
    * (a flush whose slots are back in their slabs but still counted on the
    * stack), so their slots cannot be trusted: they stay out of their slabs
    * for the child's lifetime (counted as in use) and only the descriptors
-   * are reclaimed. The forking thread's own cache is consistent; its slots go
-   * back so the child does not fill holes in the parent's pages. */
+   * are reclaimed. The forking thread's own cache is consistent when fork()
+   * was called from ordinary code: its slots go back, so the child does not
+   * fill holes in the parent's pages. In a single-threaded process the fork
+   * may come from a signal handler that interrupted this very cache (glibc's
+   * tst-mallocfork2 caught a slot returned twice, the child aborting): then
+   * its contents are forgotten instead. */
   struct tcache *self = tcache_tls;
   struct tcache *tc = tcache_list;
   while (tc) {
     struct tcache *next = tc->next;
-    if (tc == self) {
+    if (tc == self && own_consistent) {
       flush_all(tc);
+    } else if (tc == self) {
+      forget_all(tc);
     } else {
       tcache_unlist(tc);
       meta_free(tc, tc->desc_size);

@@ -106,7 +106,10 @@ void tcache_init(void);
 /* fork.c (try_only: see meta_prefork) */
 bool tcache_prefork(bool try_only);
 void tcache_postfork_parent(void);
-/* Child: flush the calling thread's cache, drop every other one. */
-void tcache_postfork_child(void);
+/* Child: drop every other thread's cache; return the calling thread's to
+ * its slabs when `own_consistent` (fork() was called, not entered from a
+ * signal handler that may have interrupted this thread's cache code), else
+ * forget its contents (see tcache.c). */
+void tcache_postfork_child(bool own_consistent);
 
 #endif
