@@ -17,6 +17,7 @@
 #include "hugeslab.h"
 #include "init.h"
 #include "os.h"
+#include "purge.h"
 #include "sizeclass.h"
 #include "slab.h"
 #include "stats.h"
@@ -40,9 +41,9 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
   }
   hs_init();
   if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
-    void *p = arena_alloc_large(tcache_arena(), n, align);
-    /* Out of memory: the huge cache's address space and pages back first. */
-    if (!p && huge_trim() > 0) p = arena_alloc_large(tcache_arena(), n, align);
+    void *p = arena_alloc_large(tcache_arena(), n, align, zeroed);
+    /* Out of memory: cached memory back first. */
+    if (!p && purge_for_memory() > 0) p = arena_alloc_large(tcache_arena(), n, align, zeroed);
     return p;
   }
   return huge_alloc(n, align, zeroed);
@@ -64,7 +65,7 @@ void *hs_api_alloc_aligned(size_t align, size_t n) {
 }
 
 /* A pointer handed to us by the caller, resolved. A small slot is resolved
- * from its chunk's page word alone (see slab_state_lookup), so the slow
+ * from its chunk's page word alone (see chunk_state_lookup), so the slow
  * paths, like the fast ones, do not wait on the slab descriptor. */
 struct block {
   void *ptr;
@@ -87,13 +88,13 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
     b->usable = b->huge->usable;
     return;
   }
-  if (!e || !slab_state_lookup((const struct chunk *)e, p, &b->cls, &b->state))
+  if (!e || !chunk_state_lookup((const struct chunk *)e, p, &b->cls, &b->state))
     os_report_pointer(call, "invalid pointer", p);
   if (*b->state != SLOT_LIVE)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
   if (b->cls == SIZECLASS_LARGE) {
-    b->run = slab_of_entry(e, p);
+    b->run = chunk_slab_of_entry(e, p);
     b->usable = b->run->size;
   } else {
     b->usable = sizeclass_size(b->cls);
@@ -157,7 +158,7 @@ HS_EXPORT void free(void *p) {
     const struct chunk *c = (const struct chunk *)e;
     unsigned cls;
     uint8_t *state;
-    if (likely(slab_state_lookup(c, p, &cls, &state) && *state == SLOT_LIVE &&
+    if (likely(chunk_state_lookup(c, p, &cls, &state) && *state == SLOT_LIVE &&
                tcache_free(tcache_tls, c->arena, cls, p, state)))
       return;
   }
@@ -226,7 +227,7 @@ HS_EXPORT void *realloc(void *p, size_t n) {
     const struct chunk *c = (const struct chunk *)e;
     unsigned cls;
     uint8_t *state;
-    bool slot = slab_state_lookup(c, p, &cls, &state);
+    bool slot = chunk_state_lookup(c, p, &cls, &state);
     /* The sizes p keeps, [lo, hi]: small_fits' range for a small slot; for
      * a page run (which starts at p's page, so its record loads beside the
      * word) the sizes of its page count. Selected without a branch: which
@@ -312,9 +313,7 @@ HS_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
   hs_init();
   tcache_flush_current();
-  size_t released = huge_trim();
-  for (unsigned i = 0; i < hs_arena_count; i++) released += arena_trim(&hs_arenas[i]);
-  return released > 0;
+  return purge_trim() > 0;
 }
 
 HS_EXPORT struct mallinfo2 mallinfo2(void) {

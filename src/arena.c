@@ -2,6 +2,7 @@
 #include "arena.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include "config.h"
 #include "meta.h"
@@ -16,28 +17,28 @@
  * (a huge block, a thread stack) needs. */
 #define RESERVATION_MIN ((size_t)4 << 20)
 #define RESERVATION_MAX ((size_t)1 << 30)
-/* Fully free slabs each class keeps for reuse before giving pages back. */
+/* Fully free slabs each class keeps between two purge passes, so a class
+ * that empties and refills one slab does not rebuild its descriptor. */
 #define ARENA_KEEP_EMPTY_SLABS 1
-/* Fully free chunks an arena keeps warm (not purged) before giving them back. */
-#define ARENA_KEEP_EMPTY_CHUNKS 1
+/* The most page runs one purge step takes out of an arena before dropping
+ * its lock to madvise them. */
+#define PURGE_BATCH 32
 
 struct arena hs_arenas[ARENA_MAX];
 unsigned hs_arena_count;
+void (*arena_release_hook)(struct arena *a);
 
 /* The global chunk source. Protected by its lock; taken after arena locks. */
 static struct {
   hs_lock lock;
-  char *next;                     /* next uncarved chunk of the reservation */
-  char *end;                      /* end of the reservation */
-  struct arena_chunk *free_list;  /* purged chunks ready for reuse */
+  char *next;               /* next uncarved chunk of the reservation */
+  char *end;                /* end of the reservation */
+  struct chunk *free_list;  /* purged chunks ready for reuse (linked by next) */
   size_t free_count;
-  size_t chunks_in_use;           /* chunks owned by arenas */
-  size_t next_reservation;        /* size of the next reservation to try */
+  size_t chunks_in_use;     /* chunks owned by arenas */
+  size_t next_reservation;  /* size of the next reservation to try */
+  bool limited;             /* an address-space limit when the source last grew */
 } source = {.lock = HS_LOCK_INIT, .next_reservation = RESERVATION_MIN};
-
-static inline struct arena_chunk *chunk_of_slab(const struct slab *s) {
-  return (struct arena_chunk *)s->chunk;
-}
 
 /* ---- the chunk source ---------------------------------------------------- */
 
@@ -54,7 +55,8 @@ static bool chunk_wants_hugepages(void) {
 /* A new reservation for the source (lock held), its chunk-map leaves ready;
  * false + ENOMEM when not even one chunk's worth can be had. */
 static bool source_grow(void) {
-  size_t first = os_address_space_limited() ? HS_CHUNK : source.next_reservation;
+  source.limited = os_address_space_limited();
+  size_t first = source.limited ? HS_CHUNK : source.next_reservation;
   for (size_t size = first; size >= HS_CHUNK; size /= 2) {
     char *r = os_reserve(size, HS_CHUNK);
     if (!r) continue;
@@ -71,13 +73,16 @@ static bool source_grow(void) {
   return false;
 }
 
-/* A committed, zero-or-purged chunk with a descriptor, or NULL + ENOMEM. */
-static struct arena_chunk *chunk_obtain(void) {
+/* A committed chunk whose pages are all clean (fresh or purged), with its
+ * descriptor, or NULL + ENOMEM. */
+static struct chunk *chunk_obtain(void) {
   hs_lock_acquire(&source.lock);
-  struct arena_chunk *c = source.free_list;
+  struct chunk *c = source.free_list;
+  uintptr_t base;
   if (c) {
     source.free_list = c->next;
     source.free_count--;
+    base = c->base;
   } else {
     if (source.next == source.end && !source_grow()) goto fail;
     c = meta_alloc(sizeof *c);
@@ -88,19 +93,20 @@ static struct arena_chunk *chunk_obtain(void) {
       errno = ENOMEM;
       return NULL;
     }
-    c->base = (uintptr_t)source.next;
+    base = (uintptr_t)source.next;
     source.next += HS_CHUNK;
   }
   source.chunks_in_use++;
   bool huge = chunk_wants_hugepages();
   hs_lock_release(&source.lock);
-  os_hugepage((void *)c->base, HS_CHUNK, huge);
-  memset(c->map.page_slab, 0, sizeof c->map.page_slab);
-  for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) c->map.page_word[i] = slab_page_word(NULL);
-  for (unsigned w = 0; w < HS_CHUNK_PAGES / 64; w++) c->free_pages[w] = ~(uint64_t)0;
-  c->nfree_pages = HS_CHUNK_PAGES;
-  c->kept_empty = 0;
-  c->prev = c->next = NULL;
+  /* Every field the arena owns starts zero; chunk_init sets the pages. */
+  bool unzeroed = c->lazy_purged;
+  memset(&c->bucket, 0, sizeof *c - offsetof(struct chunk, bucket));
+  chunk_init(c, base, unzeroed);
+  c->lazy_purged = 0;
+  c->arena = NULL;
+  c->hugepage = huge;
+  os_hugepage((void *)base, HS_CHUNK, huge);
   return c;
 fail:
   hs_lock_release(&source.lock);
@@ -108,26 +114,21 @@ fail:
   return NULL;
 }
 
-/* Give a fully free chunk back: its address out of the chunk map, its pages
- * to the kernel, its descriptor to the source's free list (or, under an
- * address-space limit, the whole chunk unmapped and its descriptor freed). */
-static void chunk_return(struct arena_chunk *c) {
-  chunkmap_set((void *)c->base, HS_CHUNK, 0);
-  c->map.arena = NULL;
-  if (os_address_space_limited()) {
+/* Give back a chunk that is out of the chunk map and already purged: its
+ * descriptor to the source's free list, or, under an address-space limit,
+ * the chunk unmapped and its descriptor freed. */
+static void chunk_return(struct chunk *c) {
+  hs_lock_acquire(&source.lock);
+  source.chunks_in_use--;
+  if (source.limited) {
+    hs_lock_release(&source.lock);
     os_release((void *)c->base, HS_CHUNK);
     meta_free(c, sizeof *c);
-    hs_lock_acquire(&source.lock);
-    source.chunks_in_use--;
-    hs_lock_release(&source.lock);
     return;
   }
-  os_purge((void *)c->base, HS_CHUNK);
-  hs_lock_acquire(&source.lock);
   c->next = source.free_list;
   source.free_list = c;
   source.free_count++;
-  source.chunks_in_use--;
   hs_lock_release(&source.lock);
 }
 
@@ -138,45 +139,15 @@ size_t arena_source_cached_bytes(void) {
   return n;
 }
 
-/* ---- pages inside chunks (arena lock held) -------------------------------- */
+/* ---- the run index and the decay queue (arena lock held) ------------------ */
 
-/* First page index >= from whose free bit equals `want_free`, or HS_CHUNK_PAGES. */
-static unsigned next_page(const struct arena_chunk *c, unsigned from, bool want_free) {
-  while (from < HS_CHUNK_PAGES) {
-    unsigned w = from >> 6;
-    uint64_t bits = want_free ? c->free_pages[w] : ~c->free_pages[w];
-    bits &= ~(uint64_t)0 << (from & 63);
-    if (bits) return (w << 6) + (unsigned)__builtin_ctzll(bits);
-    from = (w + 1) << 6;
-  }
-  return HS_CHUNK_PAGES;
+static unsigned bucket_of(unsigned longest) {
+  return longest ? 32 - (unsigned)__builtin_clz(longest) : 0;
 }
 
-/* Lowest run of `count` free pages starting at a multiple of `align_pages`. */
-static int chunk_find_run(const struct arena_chunk *c, unsigned count, unsigned align_pages) {
-  if (c->nfree_pages < count) return -1;
-  unsigned i = 0;
-  for (;;) {
-    i = next_page(c, i, true);
-    i = (unsigned)HS_ALIGN_UP(i, align_pages);
-    if (i + count > HS_CHUNK_PAGES) return -1;
-    unsigned used = next_page(c, i, false);
-    if (used >= i + count) return (int)i;
-    i = used + 1;
-  }
-}
-
-static void mark_pages(struct arena_chunk *c, unsigned first, unsigned count, bool free) {
-  for (unsigned i = first; i < first + count; i++) {
-    if (free) c->free_pages[i >> 6] |= (uint64_t)1 << (i & 63);
-    else c->free_pages[i >> 6] &= ~((uint64_t)1 << (i & 63));
-  }
-  if (free) c->nfree_pages = (uint16_t)(c->nfree_pages + count);
-  else c->nfree_pages = (uint16_t)(c->nfree_pages - count);
-}
-
-static void chunk_list_insert(struct arena *a, struct arena_chunk *c) {
-  struct arena_chunk **link = &a->chunks, *prev = NULL;
+static void bucket_insert(struct arena *a, struct chunk *c) {
+  c->bucket = (uint8_t)bucket_of(c->longest);
+  struct chunk **link = &a->bucket[c->bucket], *prev = NULL;
   while (*link && (*link)->base < c->base) {
     prev = *link;
     link = &(*link)->next;
@@ -187,61 +158,114 @@ static void chunk_list_insert(struct arena *a, struct arena_chunk *c) {
   *link = c;
 }
 
-static void chunk_list_remove(struct arena *a, struct arena_chunk *c) {
+static void bucket_remove(struct arena *a, struct chunk *c) {
   if (c->prev) c->prev->next = c->next;
-  else a->chunks = c->next;
+  else a->bucket[c->bucket] = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
 }
 
+static void dirty_remove(struct arena *a, struct chunk *c) {
+  if (c->dirty_prev) c->dirty_prev->dirty_next = c->dirty_next;
+  else a->dirty_head = c->dirty_next;
+  if (c->dirty_next) c->dirty_next->dirty_prev = c->dirty_prev;
+  else a->dirty_tail = c->dirty_prev;
+  c->dirty_prev = c->dirty_next = NULL;
+}
+
+static void dirty_append(struct arena *a, struct chunk *c, uint64_t now) {
+  c->dirty_since_ms = now;
+  c->dirty_next = NULL;
+  c->dirty_prev = a->dirty_tail;
+  if (a->dirty_tail) a->dirty_tail->dirty_next = c;
+  else a->dirty_head = c;
+  a->dirty_tail = c;
+}
+
+static void set_dirty_pages(struct arena *a, size_t n) {
+  __atomic_store_n(&a->dirty_pages, n, __ATOMIC_RELAXED);
+}
+
+/* After c's pages changed state from `was_dirty`/`was_bucket`: keep the
+ * run index and the decay queue in step. */
+static void chunk_changed(struct arena *a, struct chunk *c, unsigned was_dirty, unsigned was_bucket) {
+  if (bucket_of(c->longest) != was_bucket) {
+    bucket_remove(a, c);
+    bucket_insert(a, c);
+  }
+  if (!was_dirty && c->ndirty) dirty_append(a, c, os_now_ms());
+  else if (was_dirty && !c->ndirty) dirty_remove(a, c);
+  set_dirty_pages(a, a->dirty_pages + c->ndirty - was_dirty);
+}
+
+/* Mark pages of c used; returns whether they all read as zero. */
+static bool take_from(struct arena *a, struct chunk *c, unsigned first, unsigned count) {
+  unsigned was_dirty = c->ndirty, was_bucket = c->bucket;
+  bool zero;
+  chunk_take(c, first, count, &zero);
+  a->free_pages -= count;
+  chunk_changed(a, c, was_dirty, was_bucket);
+  return zero;
+}
+
+static void give_to(struct arena *a, struct chunk *c, unsigned first, unsigned count, enum chunk_give_as as) {
+  unsigned was_dirty = c->ndirty, was_bucket = c->bucket;
+  chunk_give(c, first, count, as);
+  a->free_pages += count;
+  chunk_changed(a, c, was_dirty, was_bucket);
+}
+
 /* Take `count` pages aligned to `align_pages` from the lowest chunk that has
- * them, or a new chunk. Returns the chunk and sets *first; NULL + ENOMEM. */
-static struct arena_chunk *take_pages(struct arena *a, unsigned count, unsigned align_pages,
-                                      unsigned *first) {
-  struct arena_chunk *c;
-  int at = -1;
-  for (c = a->chunks; c; c = c->next)
-    if ((at = chunk_find_run(c, count, align_pages)) >= 0) break;
-  if (!c) {
-    c = chunk_obtain();
-    if (!c) return NULL;
-    c->map.arena = a;
-    chunkmap_set((void *)c->base, HS_CHUNK, (uintptr_t)c);
-    chunk_list_insert(a, c);
+ * them, or a new chunk. Returns the chunk and sets *first and *zero (whether
+ * the run reads as zero); NULL + ENOMEM. */
+static struct chunk *take_pages(struct arena *a, unsigned count, unsigned align_pages, unsigned *first,
+                                bool *zero) {
+  struct chunk *best = NULL;
+  int best_at = -1;
+  for (unsigned b = bucket_of(count); b < ARENA_BUCKETS; b++) {
+    for (struct chunk *c = a->bucket[b]; c && (!best || c->base < best->base); c = c->next) {
+      int at = chunk_find_run(c, count, align_pages);
+      if (at >= 0) {
+        best = c;
+        best_at = at;
+        break;
+      }
+    }
+  }
+  if (!best) {
+    best = chunk_obtain();
+    if (!best) return NULL;
+    best->arena = a;
+    chunkmap_set((void *)best->base, HS_CHUNK, (uintptr_t)best);
+    bucket_insert(a, best);
+    a->chunk_pages += HS_CHUNK_PAGES;
+    a->free_pages += HS_CHUNK_PAGES;
     a->stats.chunk_bytes += HS_CHUNK;
-    at = 0;
+    best_at = 0;
   }
-  if (c->kept_empty) {
-    c->kept_empty = 0;
-    a->empty_chunks--;
-  }
-  mark_pages(c, (unsigned)at, count, false);
-  *first = (unsigned)at;
-  return c;
+  *zero = take_from(a, best, (unsigned)best_at, count);
+  *first = (unsigned)best_at;
+  return best;
 }
 
-/* Pages [first, first+count) of c now belong to s (or to nothing: NULL). */
-static void map_pages(struct arena_chunk *c, unsigned first, unsigned count, struct slab *s) {
-  uint64_t word = slab_page_word(s);
-  for (unsigned i = first; i < first + count; i++) {
-    c->map.page_word[i] = word;
-    c->map.page_slab[i] = s;
+/* Pages [first, first+count) of c are no longer in any slab or run: they
+ * stay dirty in the chunk until the purge layer asks for them. */
+static void release_pages(struct arena *a, struct chunk *c, unsigned first, unsigned count) {
+  chunk_map_pages(c, first, count, NULL);
+  give_to(a, c, first, count, CHUNK_DIRTY);
+  /* Under an address-space limit a chunk with nothing in it goes back at
+   * once: the program's own mappings may need its address space. */
+  if (chunk_is_empty(c) && __atomic_load_n(&source.limited, __ATOMIC_RELAXED)) {
+    bucket_remove(a, c);
+    if (c->ndirty) dirty_remove(a, c);
+    set_dirty_pages(a, a->dirty_pages - c->ndirty);
+    a->chunk_pages -= HS_CHUNK_PAGES;
+    a->free_pages -= HS_CHUNK_PAGES;
+    a->stats.chunk_bytes -= HS_CHUNK;
+    chunkmap_set((void *)c->base, HS_CHUNK, 0);
+    c->arena = NULL;
+    chunk_return(c);
   }
-}
-
-/* Pages [first, first+count) of c are no longer in any slab or run. */
-static void release_pages(struct arena *a, struct arena_chunk *c, unsigned first, unsigned count) {
-  map_pages(c, first, count, NULL);
-  mark_pages(c, first, count, true);
-  if (c->nfree_pages < HS_CHUNK_PAGES) return;
-  if (a->empty_chunks < ARENA_KEEP_EMPTY_CHUNKS) {
-    c->kept_empty = 1;
-    a->empty_chunks++;
-    return;
-  }
-  chunk_list_remove(a, c);
-  a->stats.chunk_bytes -= HS_CHUNK;
-  chunk_return(c);
 }
 
 /* ---- slab lists (arena lock held) ----------------------------------------- */
@@ -282,7 +306,7 @@ static void slab_unlist(struct arena *a, struct slab *s) {
 
 static void slab_release(struct arena *a, struct slab *s) {
   slab_unlist(a, s);
-  release_pages(a, chunk_of_slab(s), s->first_page, s->pages);
+  release_pages(a, s->chunk, s->first_page, s->pages);
   a->stats.slabs--;
   meta_free(s, slab_desc_size(s->slots));
 }
@@ -299,16 +323,17 @@ static struct slab *slab_create(struct arena *a, unsigned cls) {
   struct slab *s = meta_alloc(slab_desc_size(ci->slots));
   if (!s) return NULL;
   unsigned first;
-  struct arena_chunk *c = take_pages(a, ci->pages, 1, &first);
+  bool zero;
+  struct chunk *c = take_pages(a, ci->pages, 1, &first, &zero);
   if (!c) {
     meta_free(s, slab_desc_size(ci->slots));
     return NULL;
   }
-  slab_init(s, &c->map, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, ci->pages, cls,
-            ci->size, ci->magic, ci->slots);
+  slab_init(s, c, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, ci->pages, cls, ci->size, ci->magic,
+            ci->slots, NULL);
   s->arena = a;
   s->generation = a->generation;
-  map_pages(c, first, ci->pages, s);
+  chunk_map_pages(c, first, ci->pages, s);
   a->stats.slabs++;
   return s;
 }
@@ -325,6 +350,11 @@ void arena_init_all(unsigned count) {
   hs_arena_count = count;
 }
 
+static void released(struct arena *a) {
+  void (*hook)(struct arena *) = arena_release_hook;
+  if (hook) hook(a);
+}
+
 unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsigned want) {
   struct arena_class *ac = &a->cls[cls];
   unsigned n = 0;
@@ -338,6 +368,7 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
       s->list = SLAB_LIST_PARTIAL;
     }
     n += slab_take(s, out + n, want - n);
+    s->trimmed = 0;
     if (s->nfree == 0) slab_unlist(a, s);
   }
   a->stats.small_out_bytes += (size_t)n * sizeclass_table[cls].size;
@@ -350,6 +381,7 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
 static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
   if (unlikely(slab_bit_free(s, idx))) os_fatal("internal error: slot already free in its slab");
   slab_put(s, idx);
+  s->trimmed = 0;
   a->stats.small_out_bytes -= s->size;
   bool retired = s->generation != a->generation;
   struct arena_class *ac = &a->cls[s->cls];
@@ -371,21 +403,28 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
 void arena_flush_batch(const struct slot_ref *refs, unsigned n) {
   struct arena *held = NULL;
   for (unsigned i = 0; i < n; i++) {
-    struct slab *s = slab_of(refs[i].ptr);
+    struct slab *s = chunk_slab_of(refs[i].ptr);
     struct arena *a = s->arena;
     if (a != held) {
-      if (held) hs_lock_release(&held->lock);
+      if (held) {
+        hs_lock_release(&held->lock);
+        released(held);
+      }
       hs_lock_acquire(&a->lock);
       held = a;
     }
     put_slot(a, s, (uint32_t)(refs[i].state - s->state));
   }
-  if (held) hs_lock_release(&held->lock);
+  if (held) {
+    hs_lock_release(&held->lock);
+    released(held);
+  }
 }
 
-void *arena_alloc_large(struct arena *a, size_t size, size_t align) {
+void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed) {
   size_t pages = size ? (size + HS_PAGE - 1) >> HS_PAGE_SHIFT : 1;
   size_t align_pages = align > HS_PAGE ? align >> HS_PAGE_SHIFT : 1;
+  *zeroed = false;
   if (pages + align_pages - 1 > HS_CHUNK_PAGES) {
     errno = ENOMEM;
     return NULL;
@@ -394,54 +433,58 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align) {
   if (!s) return NULL;
   hs_lock_acquire(&a->lock);
   unsigned first;
-  struct arena_chunk *c = take_pages(a, (unsigned)pages, (unsigned)align_pages, &first);
+  bool zero;
+  struct chunk *c = take_pages(a, (unsigned)pages, (unsigned)align_pages, &first, &zero);
   if (!c) {
     hs_lock_release(&a->lock);
     meta_free(s, slab_desc_size(1));
     errno = ENOMEM;
     return NULL;
   }
-  slab_init(s, &c->map, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, (unsigned)pages,
-            SIZECLASS_LARGE, (uint32_t)(pages << HS_PAGE_SHIFT), 0, 1);
+  slab_init(s, c, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, (unsigned)pages, SIZECLASS_LARGE,
+            (uint32_t)(pages << HS_PAGE_SHIFT), 0, 1, chunk_run_state(c, first));
   s->arena = a;
   s->generation = a->generation;
   s->aligned_run = align_pages > 1;
   struct slot_ref ref;
   slab_take(s, &ref, 1);
   *ref.state = SLOT_LIVE;
-  map_pages(c, first, (unsigned)pages, s);
+  chunk_map_pages(c, first, (unsigned)pages, s);
   a->stats.large_bytes += s->size;
   a->stats.large_count++;
   a->stats.slabs++;
   hs_lock_release(&a->lock);
+  *zeroed = zero;
   return ref.ptr;
 }
 
 bool arena_resize_large(struct slab *s, size_t size) {
   unsigned pages = (unsigned)((size + HS_PAGE - 1) >> HS_PAGE_SHIFT);
   struct arena *a = s->arena;
-  struct arena_chunk *c = chunk_of_slab(s);
+  struct chunk *c = s->chunk;
   unsigned first = s->first_page, end = first + s->pages;
   bool ok = true;
   hs_lock_acquire(&a->lock);
   if (pages < s->pages) {
-    map_pages(c, first + pages, end - (first + pages), NULL);
-    mark_pages(c, first + pages, end - (first + pages), true);
+    chunk_map_pages(c, first + pages, end - (first + pages), NULL);
+    give_to(a, c, first + pages, end - (first + pages), CHUNK_DIRTY);
   } else if (pages > s->pages) {
-    ok = first + pages <= HS_CHUNK_PAGES && next_page(c, end, false) >= first + pages;
+    ok = first + pages <= HS_CHUNK_PAGES;
+    for (unsigned i = end; ok && i < first + pages; i++) ok = (c->free_bits[i >> 6] >> (i & 63)) & 1;
     if (ok) {
-      mark_pages(c, end, first + pages - end, false);
-      map_pages(c, end, first + pages - end, s);
+      take_from(a, c, end, first + pages - end);
+      chunk_map_pages(c, end, first + pages - end, s);
     }
   }
   if (ok && pages != s->pages) {
     size_t old = s->size;
     s->pages = (uint16_t)pages;
-    c->map.run[first].pages = (uint16_t)pages;
+    c->run[first].pages = (uint16_t)pages;
     s->size = (uint32_t)((size_t)pages << HS_PAGE_SHIFT);
     a->stats.large_bytes = a->stats.large_bytes - old + s->size;
   }
   hs_lock_release(&a->lock);
+  if (pages < end - first) released(a);
   return ok;
 }
 
@@ -455,40 +498,132 @@ void arena_free_large(struct slab *s) {
   *s->state = SLOT_FREE;
   slab_release(a, s);
   hs_lock_release(&a->lock);
+  released(a);
 }
 
-size_t arena_trim(struct arena *a) {
-  size_t released = 0;
-  hs_lock_acquire(&a->lock);
+/* ---- purging --------------------------------------------------------------- */
+
+struct purge_range {
+  struct chunk *chunk;
+  unsigned first, count; /* count == HS_CHUNK_PAGES with first 0: the whole chunk, detached */
+};
+
+static void advise(const struct arena_purge_request *req, void *p, size_t size) {
+  if (req->lazy) os_purge_lazy(p, size);
+  else os_purge(p, size);
+}
+
+/* Take a chunk with nothing in use out of the arena (lock held): out of the
+ * index, the queue and the chunk map. */
+static void detach_empty(struct arena *a, struct chunk *c) {
+  bucket_remove(a, c);
+  if (c->ndirty) dirty_remove(a, c);
+  set_dirty_pages(a, a->dirty_pages - c->ndirty);
+  a->chunk_pages -= HS_CHUNK_PAGES;
+  a->free_pages -= HS_CHUNK_PAGES;
+  a->stats.chunk_bytes -= HS_CHUNK;
+  chunkmap_set((void *)c->base, HS_CHUNK, 0);
+  c->arena = NULL;
+}
+
+/* The pages of partly used slabs that hold no slot in use (lock held):
+ * purged in place, under the lock, since the slab may hand those slots out
+ * again at any moment. */
+static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_request *req) {
+  size_t bytes = 0;
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
-    struct arena_class *ac = &a->cls[cls];
-    while (ac->empty) {
-      released += (size_t)ac->empty->pages << HS_PAGE_SHIFT;
-      slab_release(a, ac->empty);
-    }
+    struct slab *head = a->cls[cls].partial, *s = head;
+    if (!s) continue;
+    do {
+      if (s->trimmed) {
+        s = s->next;
+        continue;
+      }
+      s->trimmed = 1;
+      uintptr_t run_start = 0, run_end = 0;
+      for (unsigned pg = 0; pg <= s->pages; pg++) {
+        bool free_page = false;
+        uintptr_t lo = s->base + ((uintptr_t)pg << HS_PAGE_SHIFT), hi = lo + HS_PAGE;
+        if (pg < s->pages) {
+          uint32_t i0 = (uint32_t)((lo - s->base) / s->size), i1 = (uint32_t)((hi - 1 - s->base) / s->size);
+          if (i1 >= s->slots) i1 = s->slots - 1;
+          free_page = i0 < s->slots;
+          for (uint32_t i = i0; free_page && i <= i1; i++) free_page = slab_bit_free(s, i);
+        }
+        if (free_page) {
+          if (run_end != lo) run_start = lo;
+          run_end = hi;
+        } else if (run_end > run_start) {
+          advise(req, (void *)run_start, run_end - run_start);
+          bytes += run_end - run_start;
+          run_start = run_end = 0;
+        }
+      }
+      s = s->next;
+    } while (s != head);
   }
-  struct arena_chunk *c = a->chunks;
-  while (c) {
-    struct arena_chunk *next = c->next;
-    if (c->nfree_pages == HS_CHUNK_PAGES) {
-      if (c->kept_empty) a->empty_chunks--;
-      chunk_list_remove(a, c);
-      a->stats.chunk_bytes -= HS_CHUNK;
-      chunk_return(c);
-      released += HS_CHUNK;
-    } else {
-      unsigned i = 0;
-      while ((i = next_page(c, i, true)) < HS_CHUNK_PAGES) {
-        unsigned end = next_page(c, i, false);
-        os_purge((void *)(c->base + ((uintptr_t)i << HS_PAGE_SHIFT)), (size_t)(end - i) << HS_PAGE_SHIFT);
-        released += (size_t)(end - i) << HS_PAGE_SHIFT;
-        i = end;
+  return bytes;
+}
+
+size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
+  size_t bytes = 0;
+  struct purge_range batch[PURGE_BATCH];
+  hs_lock_acquire(&a->lock);
+  if (req->empty_slabs) {
+    for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++)
+      while (a->cls[cls].empty) slab_release(a, a->cls[cls].empty);
+  }
+  if (req->inside_slabs) bytes += purge_inside_slabs(a, req);
+  /* Chunks are visited once each, oldest dirty first; one skipped (a huge
+   * page kept whole) goes to the tail with a fresh stamp. */
+  size_t visits = 0, limit = a->chunk_pages / HS_CHUNK_PAGES;
+  for (;;) {
+    unsigned n = 0;
+    while (n < PURGE_BATCH && visits < limit) {
+      struct chunk *c = a->dirty_head;
+      if (!c || (c->dirty_since_ms >= req->dirty_before_ms && a->dirty_pages <= req->keep_dirty_pages)) break;
+      visits++;
+      if (chunk_is_empty(c)) {
+        detach_empty(a, c);
+        batch[n++] = (struct purge_range){c, 0, HS_CHUNK_PAGES};
+        continue;
+      }
+      if (c->hugepage && !req->split_hugepages) {
+        dirty_remove(a, c);
+        dirty_append(a, c, os_now_ms());
+        continue;
+      }
+      unsigned from = 0, first, count;
+      while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count)) {
+        take_from(a, c, first, count);
+        batch[n++] = (struct purge_range){c, first, count};
       }
     }
-    c = next;
+    if (n == 0) break;
+    hs_lock_release(&a->lock);
+    for (unsigned i = 0; i < n; i++) {
+      struct chunk *c = batch[i].chunk;
+      advise(req, (void *)(c->base + ((uintptr_t)batch[i].first << HS_PAGE_SHIFT)),
+             (size_t)batch[i].count << HS_PAGE_SHIFT);
+      bytes += (size_t)batch[i].count << HS_PAGE_SHIFT;
+      if (batch[i].count == HS_CHUNK_PAGES) {
+        c->lazy_purged = req->lazy;
+        chunk_return(c);
+      }
+    }
+    hs_lock_acquire(&a->lock);
+    for (unsigned i = 0; i < n; i++)
+      if (batch[i].count != HS_CHUNK_PAGES)
+        give_to(a, batch[i].chunk, batch[i].first, batch[i].count, req->lazy ? CHUNK_CLEAN_LAZY : CHUNK_CLEAN_ZERO);
   }
   hs_lock_release(&a->lock);
-  return released;
+  return bytes;
+}
+
+size_t arena_dirty_bytes(void) {
+  size_t pages = 0;
+  for (unsigned i = 0; i < hs_arena_count; i++) pages += __atomic_load_n(&hs_arenas[i].dirty_pages, __ATOMIC_RELAXED);
+  return pages << HS_PAGE_SHIFT;
 }
 
 void arena_stats_sum(struct arena_stats *out) {

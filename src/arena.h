@@ -3,33 +3,24 @@
  * An arena owns the chunks it carved and every slab in them. Threads are
  * bound to an arena by tcache.c, but any thread may return a slot to any
  * arena (arena_flush_batch locks the owner). Chunks come from one global
- * source (reservations of 1 GiB, committed 2 MiB at a time) shared by all
- * arenas; a chunk with nothing left in it goes back there, purged, except one
- * per arena kept warm. Lock order: arenas by index, then the chunk source,
- * then meta. */
+ * source (reservations growing to 1 GiB, committed 2 MiB at a time) shared
+ * by all arenas. Freed pages stay dirty in their chunk, and a chunk with
+ * nothing left in it stays in its arena, until the purge layer asks for them
+ * back (arena_purge): the arena provides the mechanism and records when
+ * pages went dirty; purge.c decides when. Lock order: arenas by index, then
+ * the chunk source, then meta. */
 #ifndef HS_ARENA_H
 #define HS_ARENA_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "chunk.h"
 #include "chunkmap.h"
 #include "lock.h"
 #include "sizeclass.h"
 #include "slab.h"
 
 #define ARENA_MAX 256
-
-/* A chunk's descriptor. `map` must stay first: the chunk map points at it. */
-struct arena_chunk {
-  struct chunk map;          /* page -> slab; written under the arena lock */
-  uintptr_t base;            /* immutable: the chunk's 2 MiB-aligned address */
-  /* map.arena: owner, NULL while in the chunk source. */
-  /* Protected by arena->lock. */
-  uint64_t free_pages[HS_CHUNK_PAGES / 64]; /* 1 = page not in any slab or run */
-  uint16_t nfree_pages;
-  uint8_t kept_empty;        /* fully free and counted in arena->empty_chunks */
-  struct arena_chunk *prev, *next; /* arena's chunks, in address order */
-};
 
 /* Per-class slab lists, protected by the arena lock. `partial` is circular
  * (head->prev is the tail): refill takes from the head, a slab that regains
@@ -48,14 +39,24 @@ struct arena_stats {
   size_t slabs;            /* live slab descriptors */
 };
 
+/* The run index: bucket 0 holds chunks with no free page, bucket k (1..10)
+ * those whose longest free run is in [2^(k-1), 2^k) pages; each bucket is in
+ * address order, so the lowest chunk that can hold a run is found by looking
+ * at the few buckets that can, not at every chunk. */
+#define ARENA_BUCKETS 11
+
 struct arena {
   hs_lock lock;
   unsigned index;            /* immutable */
   unsigned threads;          /* live thread caches bound here; tcache.c's list lock */
   /* Protected by lock. */
   uint32_t generation;       /* bumped in a forked child; older slabs are retired */
-  unsigned empty_chunks;
-  struct arena_chunk *chunks;
+  struct chunk *bucket[ARENA_BUCKETS];
+  struct chunk *dirty_head, *dirty_tail; /* chunks with dirty pages, by dirty_since_ms */
+  size_t chunk_pages;        /* pages of the chunks owned */
+  size_t free_pages;         /* of those, pages free (dirty or clean) */
+  size_t dirty_pages;        /* of those, pages dirty; also read racily by purge.c */
+  uint64_t purge_next_ms;    /* purge.c's: when this arena's next decay pass is due */
   struct arena_class cls[SIZECLASS_SMALL];
   struct arena_stats stats;
 };
@@ -75,8 +76,9 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
 void arena_flush_batch(const struct slot_ref *refs, unsigned n);
 
 /* A page run of at least `size` bytes aligned to `align` (a power of two,
- * at most HS_CHUNK); NULL + ENOMEM when out of memory. The slot is LIVE. */
-void *arena_alloc_large(struct arena *a, size_t size, size_t align);
+ * at most HS_CHUNK); NULL + ENOMEM when out of memory. The slot is LIVE.
+ * *zeroed: whether every page of it is known to read as zero. */
+void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed);
 
 /* Resize a live page run in place to `size` bytes (> SIZECLASS_SMALL_MAX):
  * shrinking gives the tail pages back to the chunk, growing takes the pages
@@ -86,15 +88,37 @@ bool arena_resize_large(struct slab *s, size_t size);
 /* Free a live page run (its slab descriptor). */
 void arena_free_large(struct slab *s);
 
-/* Give back empty slabs, warm empty chunks and free pages inside chunks.
- * Returns bytes given back to the kernel. */
-size_t arena_trim(struct arena *a);
+/* What arena_purge gives back (purge.c fills it in). */
+struct arena_purge_request {
+  uint64_t dirty_before_ms;  /* chunks dirty since before this time */
+  size_t keep_dirty_pages;   /* and, oldest first, until at most this many stay dirty */
+  bool split_hugepages;      /* free pages of a partly used chunk that asked for
+                                huge pages too (a partial madvise breaks the huge page) */
+  bool empty_slabs;          /* release the slabs each class keeps empty first */
+  bool inside_slabs;         /* also the pages of partly used slabs that hold no
+                                slot in use (malloc_trim: down to the floor) */
+  bool lazy;                 /* MADV_FREE instead of MADV_DONTNEED */
+};
+
+/* Give dirty memory back to the kernel as the request says: a chunk with
+ * nothing in use is purged whole and goes back to the chunk source; free
+ * pages of others are purged in runs. The madvise calls run with the arena
+ * lock dropped (the pages are marked used meanwhile, so no one can be handed
+ * them), except for pages inside slabs. Returns bytes given back. */
+size_t arena_purge(struct arena *a, const struct arena_purge_request *req);
+
+/* Called (if set) after an arena entry point that freed memory returned, with
+ * no lock held: purge.c's trigger for decay. Set once at start-up. */
+extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
 
 /* Sum of every arena's counters (each read under its lock). */
 void arena_stats_sum(struct arena_stats *out);
 
 /* Bytes of chunks reserved by the chunk source but not owned by an arena. */
 size_t arena_source_cached_bytes(void);
+
+/* Bytes of dirty pages in every arena (a racy sum, for stats and tests). */
+size_t arena_dirty_bytes(void);
 
 /* fork.c: take every arena lock and the chunk source's, in lock order
  * (try_only: see meta_prefork). */

@@ -12,9 +12,12 @@ struct hs_config hs_conf = {
     .thp = HS_THP_AUTO,
     .thp_min_heap = (size_t)32 << 20,
     .stats_at_exit = false,
+    .decay_ms = 1000,
+    .purge_lazy = false,
+    .background_thread = false,
 };
 
-enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES };
+enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE };
 
 /* The one table of options: name, kind, where it goes, limits, help. */
 static const struct option {
@@ -30,6 +33,12 @@ static const struct option {
     {"thp_min_mb", OPT_MEGABYTES, &hs_conf.thp_min_heap, 0, 1 << 20,
      "auto: heap size in MiB from which chunks use huge pages"},
     {"stats", OPT_BOOL, &hs_conf.stats_at_exit, 0, 1, "print malloc_stats() at exit"},
+    {"decay_ms", OPT_MILLIS, &hs_conf.decay_ms, 0, 3600000,
+     "free memory goes back this long after it was freed (0 = at once, -1 = never)"},
+    {"purge", OPT_PURGE, &hs_conf.purge_lazy, 0, 0,
+     "how pages go back: dontneed (RSS drops at once) or free (MADV_FREE: when the kernel needs them)"},
+    {"background_thread", OPT_BOOL, &hs_conf.background_thread, 0, 1,
+     "a thread that gives memory back while the program is idle"},
 };
 
 static void warn(const char *what, const char *item, size_t len) {
@@ -79,6 +88,19 @@ static bool apply(const struct option *o, const char *val, size_t len) {
     case OPT_UNSIGNED:
       if (!parse_number(val, len, &v) || v < o->min || v > o->max) return false;
       *(unsigned *)o->target = (unsigned)v;
+      return true;
+    case OPT_MILLIS:
+      if (len == 2 && memcmp(val, "-1", 2) == 0) {
+        *(int *)o->target = -1;
+        return true;
+      }
+      if (!parse_number(val, len, &v) || v > o->max) return false;
+      *(int *)o->target = (int)v;
+      return true;
+    case OPT_PURGE:
+      if (len == 8 && memcmp(val, "dontneed", 8) == 0) *(bool *)o->target = false;
+      else if (len == 4 && memcmp(val, "free", 4) == 0) *(bool *)o->target = true;
+      else return false;
       return true;
     case OPT_MEGABYTES:
       if (!parse_number(val, len, &v) || v < o->min || v > o->max) return false;

@@ -19,6 +19,9 @@ struct hs_config {
   enum hs_thp_mode thp;     /* transparent huge pages for chunks */
   size_t thp_min_heap;      /* auto: heap bytes before chunks ask for huge pages */
   bool stats_at_exit;       /* print malloc_stats() at exit */
+  int decay_ms;             /* dirty memory older than this goes back; 0 = at once, -1 = never */
+  bool purge_lazy;          /* give pages back with MADV_FREE, not MADV_DONTNEED */
+  bool background_thread;   /* a thread that purges while the program is idle */
 };
 
 /* Written once by config_init() before any other layer starts; read-only after. */

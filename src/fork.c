@@ -8,6 +8,7 @@
 #include "huge.h"
 #include "lock.h"
 #include "meta.h"
+#include "purge.h"
 #include "tcache.h"
 
 #if __has_include(<sys/single_threaded.h>)
@@ -112,6 +113,7 @@ void fork_child(void) {
     arena_postfork_child();
     tcache_postfork_child(!(held & FORK_HELD_SINGLE));
   }
+  purge_postfork_child();
   /* fork() has already reset it in the child; resetting again is harmless
    * and covers a libc that does not. */
   if ((held & FORK_HELD_STDIO) && _IO_list_resetlock) _IO_list_resetlock();

@@ -43,6 +43,8 @@ static size_t cache_limit(void) {
   return half > HUGE_CACHE_MIN_BYTES ? half : HUGE_CACHE_MIN_BYTES;
 }
 
+void (*huge_release_hook)(void);
+
 static void unmap_block(struct huge_block *h) {
   os_release(h->map_base, h->map_size);
   meta_free(h, sizeof *h);
@@ -227,6 +229,7 @@ void huge_free(struct huge_block *h) {
     return;
   }
   struct huge_block *evict = NULL;
+  h->freed_ms = os_now_ms();
   hs_lock_acquire(&huge_lock);
   h->next = cache;
   cache = h;
@@ -249,7 +252,34 @@ void huge_free(struct huge_block *h) {
     unmap_block(evict);
     evict = next;
   }
+  void (*hook)(void) = huge_release_hook;
+  if (hook) hook();
 }
+
+size_t huge_expire(uint64_t freed_before_ms) {
+  struct huge_block *expired = NULL, **link = &cache, *h;
+  size_t bytes = 0;
+  hs_lock_acquire(&huge_lock);
+  while ((h = *link)) {
+    if (h->freed_ms < freed_before_ms) {
+      cache_unlink(link);
+      bytes += h->usable;
+      h->next = expired;
+      expired = h;
+    } else {
+      link = &h->next;
+    }
+  }
+  hs_lock_release(&huge_lock);
+  while (expired) {
+    struct huge_block *next = expired->next;
+    unmap_block(expired);
+    expired = next;
+  }
+  return bytes;
+}
+
+bool huge_cache_nonempty(void) { return __atomic_load_n(&cache, __ATOMIC_RELAXED) != NULL; }
 
 size_t huge_trim(void) {
   hs_lock_acquire(&huge_lock);

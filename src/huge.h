@@ -11,7 +11,8 @@
  * their faulted pages moved (mremap) into a fresh reservation when none
  * fits, so a program that cycles big buffers does not pay mmap, munmap and
  * page faults (and zeroing) each time. malloc_trim and any allocation that
- * runs out of memory empty the cache; timed decay belongs to the purge layer.
+ * runs out of memory empty the cache; the purge layer expires blocks that
+ * have waited decay_ms (huge_expire).
  * A live block's descriptor is owned by its user; the cache by huge_lock. */
 #ifndef HS_HUGE_H
 #define HS_HUGE_H
@@ -27,6 +28,7 @@ struct huge_block {
   void *map_base;        /* whole reservation, guards included */
   size_t map_size;
   struct huge_block *next; /* cache link; protected by huge_lock */
+  uint64_t freed_ms;       /* when it entered the cache (os_now_ms) */
 };
 
 /* A huge block of at least `size` bytes aligned to `align` (power of two);
@@ -46,6 +48,16 @@ void huge_free(struct huge_block *h);
 
 /* Drop every cached block. Returns bytes given back. */
 size_t huge_trim(void);
+
+/* Drop the cached blocks freed before `freed_before_ms`. Returns bytes given back. */
+size_t huge_expire(uint64_t freed_before_ms);
+
+/* Whether the cache holds any block (a racy read, for purge's passes). */
+bool huge_cache_nonempty(void);
+
+/* Called (if set) after huge_free put a block in the cache, no lock held:
+ * purge.c's trigger for decay. Set once at start-up. */
+extern void (*huge_release_hook)(void);
 
 /* Live huge blocks and their usable bytes; cached bytes; the most blocks
  * and bytes ever live at once. */

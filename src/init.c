@@ -6,6 +6,7 @@
 #include "config.h"
 #include "fork.h"
 #include "os.h"
+#include "purge.h"
 #include "sizeclass.h"
 #include "tcache.h"
 
@@ -37,6 +38,7 @@ void hs_init_slow(void) {
     config_init();
     sizeclass_init();
     arena_init_all(hs_conf.arenas ? hs_conf.arenas : os_cpu_count());
+    purge_init();
     tcache_init();
     pthread_atfork(fork_prepare, fork_parent, init_fork_child);
     __atomic_store_n(&hs_initialized, 1, __ATOMIC_RELEASE);

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 void os_init(void) {
@@ -67,6 +69,50 @@ void os_purge(void *addr, size_t size) {
   int saved = errno;
   madvise(addr, size, MADV_DONTNEED);
   errno = saved;
+}
+
+void os_purge_lazy(void *addr, size_t size) {
+  int saved = errno;
+#ifdef MADV_FREE
+  if (madvise(addr, size, MADV_FREE) != 0)
+#endif
+    madvise(addr, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+uint64_t os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void os_sleep_ms(unsigned ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+  int saved = errno;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  errno = saved;
+}
+
+bool os_start_thread(void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  pthread_t t;
+  int saved = errno;
+  bool ok = pthread_attr_init(&attr) == 0;
+  if (ok) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, (size_t)64 << 10);
+    ok = pthread_create(&t, &attr, fn, arg) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  errno = saved;
+  return ok;
+}
+
+void os_block_signals(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, NULL);
 }
 
 void os_release(void *addr, size_t size) {

@@ -38,6 +38,25 @@ bool os_move(void *from, size_t size, void *to);
 /* Drop the pages' contents (MADV_DONTNEED): they read back as zero. Keeps errno. */
 void os_purge(void *addr, size_t size);
 
+/* Like os_purge with MADV_FREE: the kernel takes the pages when it needs
+ * them; until then they may read back as their old bytes (not as zero), and
+ * RSS still counts them. Falls back to MADV_DONTNEED. Keeps errno. */
+void os_purge_lazy(void *addr, size_t size);
+
+/* A monotonic clock in milliseconds, cheap enough for slow paths (the
+ * coarse clock, read through the vDSO). */
+uint64_t os_now_ms(void);
+
+/* Sleep (nanosleep, restarted after signals). Keeps errno. */
+void os_sleep_ms(unsigned ms);
+
+/* Start a detached thread with a small stack running fn(arg); false if
+ * it could not be created. Keeps errno. */
+bool os_start_thread(void *(*fn)(void *), void *arg);
+
+/* Block every signal in the calling thread (the allocator's own threads). */
+void os_block_signals(void);
+
 /* Unmap. A failure (ENOMEM near vm.max_map_count) leaks the range but never
  * crashes. Keeps errno. */
 void os_release(void *addr, size_t size);

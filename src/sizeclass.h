@@ -22,14 +22,14 @@
 
 struct sizeclass_info {
   uint32_t size;      /* slot size */
-  uint32_t magic;     /* ceil-ish 2^32 / size, see slab_state_lookup() */
+  uint32_t magic;     /* ceil-ish 2^32 / size, see chunk_state_lookup() */
   uint16_t pages;     /* slab size in pages */
   uint16_t slots;     /* slots per slab */
   uint16_t cache_cap; /* thread-cache stack capacity */
   uint16_t batch;     /* slots moved per refill or flush */
 };
 
-/* sizeclass_table[SIZECLASS_LARGE] is all zero: see slab_state_lookup(). */
+/* sizeclass_table[SIZECLASS_LARGE] is all zero: see chunk_state_lookup(). */
 extern struct sizeclass_info sizeclass_table[SIZECLASS_SMALL + 1] HS_HIDDEN;
 /* Constant (built at compile time): valid before sizeclass_init(). */
 extern const uint8_t sizeclass_lut[SIZECLASS_LUT_MAX / 16 + 1] HS_HIDDEN;

@@ -6,7 +6,7 @@
 const uint8_t slab_no_state = SLOT_NONE;
 
 void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_page, unsigned pages,
-               unsigned cls, uint32_t size, uint32_t magic, unsigned slots) {
+               unsigned cls, uint32_t size, uint32_t magic, unsigned slots, uint8_t *run_state) {
   s->base = base;
   s->chunk = c;
   s->first_page = (uint16_t)first_page;
@@ -19,12 +19,7 @@ void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_p
   unsigned words = (slots + 63) / 64;
   for (unsigned w = 0; w < words; w++) s->bitmap[w] = ~(uint64_t)0;
   if (slots % 64) s->bitmap[words - 1] = ((uint64_t)1 << (slots % 64)) - 1;
-  if (cls == SIZECLASS_LARGE) {
-    s->state = &c->run[first_page].state;
-    c->run[first_page].pages = (uint16_t)pages;
-  } else {
-    s->state = (uint8_t *)&s->bitmap[words];
-  }
+  s->state = run_state ? run_state : (uint8_t *)&s->bitmap[words];
   s->state[slots] = SLOT_NONE;
 }
 

@@ -16,7 +16,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "chunkmap.h"
 #include "compiler.h"
 #include "sizeclass.h"
 
@@ -29,6 +28,7 @@
 enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY };
 
 struct arena;
+struct chunk;
 
 /* A free slot handed between slab, arena and thread cache: its address and
  * its state byte, so popping it needs no descriptor lookup. */
@@ -53,6 +53,8 @@ struct slab {
                            page run chunk->run[first_page].state */
   /* Protected by arena->lock. */
   uint8_t list;         /* enum slab_list: which arena list holds it */
+  uint8_t trimmed;      /* its pages without a slot in use were purged, and no
+                           slot has come or gone since */
   uint16_t nfree;       /* slots free in the bitmap */
   uint32_t generation;  /* arena fork generation it was made in; older = retired */
   struct slab *prev, *next;
@@ -66,53 +68,13 @@ HS_INLINE size_t slab_desc_size(unsigned slots) {
 
 /* Set up a descriptor (zeroed by meta) for a fresh slab: all slots free in
  * the slab, all state bytes SLOT_FREE. `size` and `magic` come from the
- * class table, or are (run bytes, 0) for a page run. */
+ * class table, or are (run bytes, 0) for a page run, whose state byte is
+ * `run_state` (its chunk's run record; NULL for a slab of small slots). */
 void slab_init(struct slab *s, struct chunk *c, uintptr_t base, unsigned first_page, unsigned pages,
-               unsigned cls, uint32_t size, uint32_t magic, unsigned slots);
+               unsigned cls, uint32_t size, uint32_t magic, unsigned slots, uint8_t *run_state);
 
-/* The slab owning address p given its chunk-map entry e, or NULL (not
- * ours, a free page, or a huge block). */
-HS_INLINE struct slab *slab_of_entry(uintptr_t e, const void *p) {
-  if (unlikely(e == 0 || (e & CHUNKMAP_HUGE))) return NULL;
-  const struct chunk *c = (const struct chunk *)e;
-  return c->page_slab[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)];
-}
-
-HS_INLINE struct slab *slab_of(const void *p) { return slab_of_entry(chunkmap_get(p), p); }
-
-/* The chunk's page word (struct chunk.page_word) for a page of slab s, or for
- * a free page when s is NULL. Bits 0..47: the address of s's state bytes
- * (meta lives in the 47-bit user address space); bits 48..56: s's first page
- * in the chunk; bits 57..63: s's class. A free page gets class
- * SIZECLASS_LARGE, first page 0 and slab_no_state, one SLOT_NONE byte, so a
- * lookup through it fails the LIVE check without a branch of its own. */
+/* The one SLOT_NONE byte a free page's word points at (see chunk.h). */
 extern const uint8_t slab_no_state HS_HIDDEN;
-#define SLAB_WORD_STATE_BITS 48
-#define SLAB_WORD_CLASS_SHIFT 57
-
-HS_INLINE uint64_t slab_page_word(const struct slab *s) {
-  if (!s) return (uint64_t)(uintptr_t)&slab_no_state | (uint64_t)SIZECLASS_LARGE << SLAB_WORD_CLASS_SHIFT;
-  return (uint64_t)(uintptr_t)s->state | (uint64_t)s->first_page << SLAB_WORD_STATE_BITS |
-         (uint64_t)s->cls << SLAB_WORD_CLASS_SHIFT;
-}
-
-/* The fast paths' lookup of p in chunk c, from p's page word and the class
- * table only. True if p is the start of a slot or of the slab's unused tail
- * (whose state byte is SLOT_NONE); then *state is that slot's state byte and
- * *cls the class. A page run (class SIZECLASS_LARGE, whose table entry has
- * size and magic 0) matches only at its first byte, a free page only at its
- * chunk's first byte (state slab_no_state). The caller must check *state is
- * SLOT_LIVE before trusting the slot. */
-HS_INLINE bool slab_state_lookup(const struct chunk *c, const void *p, unsigned *cls, uint8_t **state) {
-  uint64_t w = c->page_word[((uintptr_t)p >> HS_PAGE_SHIFT) & (HS_CHUNK_PAGES - 1)];
-  const struct sizeclass_info *ci = &sizeclass_table[w >> SLAB_WORD_CLASS_SHIFT];
-  uintptr_t first = (uintptr_t)(w >> SLAB_WORD_STATE_BITS) & (HS_CHUNK_PAGES - 1);
-  uintptr_t off = ((uintptr_t)p & (HS_CHUNK - 1)) - (first << HS_PAGE_SHIFT);
-  uint32_t idx = (uint32_t)((off * ci->magic) >> 32);
-  *cls = (unsigned)(w >> SLAB_WORD_CLASS_SHIFT);
-  *state = (uint8_t *)(uintptr_t)(w & (((uint64_t)1 << SLAB_WORD_STATE_BITS) - 1)) + idx;
-  return (uintptr_t)idx * ci->size == off;
-}
 
 /* Move up to `max` free slots out of the bitmap, lowest address first, into
  * out[]. Returns how many. Caller holds the arena lock. */

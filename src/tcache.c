@@ -23,6 +23,8 @@ static int tcache_key_ready;
 
 /* Slots a thread's first refill of a class takes (then doubling). */
 #define TCACHE_FIRST_FILL 2
+/* Slow-path calls between two garbage-collection passes of a cache. */
+#define TCACHE_GC_EVENTS 256
 
 /* Every live cache, for the forked child's cleanup. */
 static hs_lock list_lock = HS_LOCK_INIT;
@@ -135,6 +137,28 @@ static void tcache_destroy(void *arg) {
   meta_free(tc, tc->desc_size);
 }
 
+_Static_assert(SIZECLASS_SMALL <= 64, "busy_classes has a bit per class");
+
+/* Shed half of every idle stack (see tcache.h). */
+static void tcache_gc(struct tcache *tc) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    struct tcache_bin *b = &tc->bins[c];
+    unsigned count = tcache_bin_count(b);
+    if (!count || (tc->busy_classes >> c) & 1) continue;
+    flush_bin(b, (count + 1) / 2);
+    b->fill = TCACHE_FIRST_FILL;
+  }
+  if (tc->nremote) flush_remote(tc);
+  tc->busy_classes = 0;
+  tc->slow_events = 0;
+}
+
+/* A slow-path call on class cls of a live cache. */
+static inline void note_slow(struct tcache *tc, unsigned cls) {
+  tc->busy_classes |= (uint64_t)1 << cls;
+  if (unlikely(++tc->slow_events >= TCACHE_GC_EVENTS)) tcache_gc(tc);
+}
+
 static struct arena *arena_for_uncached(void) {
   hs_init();
   return &hs_arenas[0];
@@ -152,6 +176,7 @@ void *tcache_alloc_slow(unsigned cls) {
     return r.ptr;
   }
   struct tcache_bin *b = &tc->bins[cls];
+  note_slow(tc, cls);
   if (tcache_bin_count(b) == 0) {
     unsigned batch = sizeclass_table[cls].batch;
     unsigned want = b->fill < batch ? b->fill : batch;
@@ -175,6 +200,7 @@ void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state
     arena_flush_batch(&r, 1);
     return;
   }
+  note_slow(tc, cls);
   if (owner != tc->arena) {
     *state = SLOT_FREE;
     tc->remote[tc->nremote].ptr = p;

@@ -7,7 +7,10 @@
  * (calling init.c's hs_init first: the very first call of the process lands
  * here). At thread exit the cache
  * is flushed to the arenas and the pointer moves to a second static cache
- * that sends every call straight to the arena.
+ * that sends every call straight to the arena. Every TCACHE_GC_EVENTS
+ * slow-path calls a thread's cache sheds half of each stack that has not hit
+ * an end since the last pass (and starts its refills small again), so slots
+ * of classes a thread stopped using go back to their slabs.
  * Ownership: a tcache and its stacks are touched only by their thread, except
  * in a forked child, where the surviving thread frees the others' descriptors. */
 #ifndef HS_TCACHE_H
@@ -54,6 +57,10 @@ struct tcache {
   unsigned nremote;
   struct slot_ref remote[TCACHE_REMOTE_CAP];
   enum tcache_mode mode;
+  /* Garbage collection, all the thread's own: slow-path calls since the last
+   * pass, and the classes whose stack hit an end (refill or flush) since. */
+  unsigned slow_events;
+  uint64_t busy_classes;
   struct tcache *prev, *next; /* every live cache; protected by the list lock */
   size_t desc_size;
   struct slot_ref storage[];

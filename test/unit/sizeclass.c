@@ -1,13 +1,14 @@
 /* Size classes and slot arithmetic, checked exhaustively against the
  * library's internals (linked statically): every small size maps to the
  * smallest class that holds it, and the lookup through a chunk's page words
- * (slab_state_lookup, which every free and realloc uses) resolves every slot
+ * (chunk_state_lookup, which every free and realloc uses) resolves every slot
  * start of every class to its state byte and no other offset but the tail
  * start (the division shortcut must never reject a valid free or accept an
  * interior one); likewise for page runs and free pages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "sizeclass.h"
+#include "chunk.h"
 #include "slab.h"
 #include "testutil.h"
 
@@ -21,7 +22,7 @@ static void map_slab(struct slab *s, unsigned first) {
   s->first_page = (uint16_t)first;
   s->base = CHUNK_BASE + ((uintptr_t)first << HS_PAGE_SHIFT);
   s->state = states;
-  for (unsigned i = first; i < first + s->pages; i++) chunk.page_word[i] = slab_page_word(s);
+  for (unsigned i = first; i < first + s->pages; i++) chunk.page_word[i] = chunk_page_word(s);
 }
 
 /* Every byte of s's pages: the lookup accepts exactly the slot starts and
@@ -32,7 +33,7 @@ static void check_lookup(const struct slab *s, unsigned cls, size_t slot_size) {
   for (size_t off = 0; off < span; off++) {
     unsigned got_cls;
     uint8_t *state;
-    bool ok = slab_state_lookup(&chunk, (void *)(s->base + off), &got_cls, &state);
+    bool ok = chunk_state_lookup(&chunk, (void *)(s->base + off), &got_cls, &state);
     bool want = slot_size ? off % slot_size == 0 : off == 0;
     CHECK_MSG(ok == want, "class %u offset %zu: lookup says %d", cls, off, ok);
     CHECK(got_cls == cls);
@@ -48,11 +49,11 @@ int main(void) {
   for (size_t n = 0; n <= SIZECLASS_SMALL_MAX; n++) class_before_init[n] = (uint8_t)sizeclass_of(n);
   sizeclass_init();
   /* Free pages: at most the chunk's first byte passes, onto SLOT_NONE. */
-  for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) chunk.page_word[i] = slab_page_word(NULL);
+  for (unsigned i = 0; i < HS_CHUNK_PAGES; i++) chunk.page_word[i] = chunk_page_word(NULL);
   for (uintptr_t off = 0; off < HS_CHUNK; off += 8) {
     unsigned cls;
     uint8_t *state;
-    bool ok = slab_state_lookup(&chunk, (void *)(CHUNK_BASE + off), &cls, &state);
+    bool ok = chunk_state_lookup(&chunk, (void *)(CHUNK_BASE + off), &cls, &state);
     CHECK(cls == SIZECLASS_LARGE && ok == (off == 0));
     if (ok) CHECK(*state == SLOT_NONE);
   }
@@ -97,7 +98,9 @@ int main(void) {
   static _Alignas(64) unsigned char desc[256];
   struct slab *run = (struct slab *)desc;
   chunk.run[8].state = SLOT_LIVE;
-  slab_init(run, &chunk, CHUNK_BASE + (7 << HS_PAGE_SHIFT), 7, 3, SIZECLASS_LARGE, 3 << HS_PAGE_SHIFT, 0, 1);
+  slab_init(run, &chunk, CHUNK_BASE + (7 << HS_PAGE_SHIFT), 7, 3, SIZECLASS_LARGE, 3 << HS_PAGE_SHIFT, 0, 1,
+            chunk_run_state(&chunk, 7));
+  chunk_map_pages(&chunk, 7, 3, run);
   CHECK(run->state == &chunk.run[7].state && chunk.run[7].pages == 3);
   CHECK(run->state[0] == SLOT_FREE && run->state[1] == SLOT_NONE && chunk.run[8].state == SLOT_LIVE);
 

@@ -1,0 +1,154 @@
+/* purge: see purge.h. */
+#include "purge.h"
+
+#include <stdint.h>
+#include "arena.h"
+#include "config.h"
+#include "huge.h"
+#include "os.h"
+
+/* Decay passes per decay period: a page goes back between decay_ms and
+ * decay_ms * (1 + 1/PURGE_PASSES_PER_DECAY) after it went dirty. */
+#define PURGE_PASSES_PER_DECAY 4
+/* An arena holds "excess" dirty memory above this many pages (8 MiB) and
+ * above its pages in use; then it keeps an eighth of what is in use, at
+ * least PURGE_KEEP_MIN pages (2 MiB). */
+#define PURGE_EXCESS_MIN ((size_t)2048)
+#define PURGE_KEEP_MIN ((size_t)512)
+/* The background thread's longest sleep, when decay is at once or long. */
+#define PURGE_THREAD_MAX_SLEEP_MS 1000
+
+/* The huge cache's next decay pass (atomic). */
+static uint64_t huge_next_ms;
+/* The background thread: 0 = not started, 1 = starting or running (atomic).
+ * Reset in a forked child, which has no such thread. */
+static int background_state;
+
+static uint64_t pass_interval(void) {
+  uint64_t step = (uint64_t)hs_conf.decay_ms / PURGE_PASSES_PER_DECAY;
+  return step ? step : 1;
+}
+
+static size_t load(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* One decay pass over arena a at time `now`: what has been dirty for
+ * decay_ms goes back, and an excess goes back at once. */
+static size_t purge_arena(struct arena *a, uint64_t now) {
+  size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
+  size_t used = total > free ? total - free : 0;
+  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used;
+  size_t keep = used / 8 > PURGE_KEEP_MIN ? used / 8 : PURGE_KEEP_MIN;
+  struct arena_purge_request req = {
+      .dirty_before_ms = now >= (uint64_t)hs_conf.decay_ms ? now - (uint64_t)hs_conf.decay_ms + 1 : 0,
+      .keep_dirty_pages = excess ? keep : SIZE_MAX,
+      /* Mostly free: more pages free than in use. */
+      .split_hugepages = excess || free > used,
+      .empty_slabs = true,
+      .inside_slabs = false,
+      .lazy = hs_conf.purge_lazy,
+  };
+  if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
+  return arena_purge(a, &req);
+}
+
+static void *background_main(void *arg);
+
+/* Start the background thread on the first release after start-up (never
+ * during it: a thread created from a constructor or from hs_init would run
+ * before the program is ready for one). */
+static void background_maybe_start(void) {
+  if (!hs_conf.background_thread || __atomic_load_n(&background_state, __ATOMIC_RELAXED)) return;
+  int expected = 0;
+  if (!__atomic_compare_exchange_n(&background_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return;
+  if (!os_start_thread(background_main, NULL)) __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED);
+}
+
+static void on_arena_release(struct arena *a) {
+  background_maybe_start();
+  if (hs_conf.decay_ms < 0 || load(&a->dirty_pages) == 0) return;
+  size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
+  size_t used = total > free ? total - free : 0;
+  uint64_t now = os_now_ms();
+  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used;
+  uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
+  if (!excess && now < due) return;
+  __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+  purge_arena(a, now);
+}
+
+static void huge_pass(uint64_t now) {
+  if (!huge_cache_nonempty()) return;
+  uint64_t decay = (uint64_t)hs_conf.decay_ms;
+  huge_expire(hs_conf.decay_ms == 0 ? UINT64_MAX : (now >= decay ? now - decay + 1 : 0));
+}
+
+static void on_huge_release(void) {
+  background_maybe_start();
+  if (hs_conf.decay_ms < 0) return;
+  uint64_t now = os_now_ms();
+  if (hs_conf.decay_ms > 0 && now < __atomic_load_n(&huge_next_ms, __ATOMIC_RELAXED)) return;
+  __atomic_store_n(&huge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+  huge_pass(now);
+}
+
+static void *background_main(void *arg) {
+  (void)arg;
+  os_block_signals();
+  for (;;) {
+    uint64_t step = hs_conf.decay_ms > 0 ? pass_interval() : PURGE_THREAD_MAX_SLEEP_MS / 10;
+    if (step > PURGE_THREAD_MAX_SLEEP_MS) step = PURGE_THREAD_MAX_SLEEP_MS;
+    os_sleep_ms((unsigned)step);
+    if (hs_conf.decay_ms < 0) continue;
+    uint64_t now = os_now_ms();
+    for (unsigned i = 0; i < hs_arena_count; i++) {
+      struct arena *a = &hs_arenas[i];
+      if (load(&a->dirty_pages) == 0) continue;
+      __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+      purge_arena(a, now);
+    }
+    huge_pass(now);
+  }
+  return NULL;
+}
+
+void purge_init(void) {
+  arena_release_hook = on_arena_release;
+  huge_release_hook = on_huge_release;
+}
+
+size_t purge_trim(void) {
+  struct arena_purge_request req = {
+      .dirty_before_ms = UINT64_MAX,
+      .keep_dirty_pages = 0,
+      .split_hugepages = true,
+      .empty_slabs = true,
+      .inside_slabs = true,
+      .lazy = hs_conf.purge_lazy,
+  };
+  size_t bytes = huge_trim();
+  for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
+  return bytes;
+}
+
+size_t purge_for_memory(void) {
+  /* Cached huge blocks hold address space and commit charge; dirty pages
+   * hold only memory, which the kernel reclaims itself: the cache first,
+   * and the arenas only when it had nothing. */
+  size_t bytes = huge_trim();
+  if (bytes) return bytes;
+  struct arena_purge_request req = {
+      .dirty_before_ms = UINT64_MAX,
+      .keep_dirty_pages = 0,
+      .split_hugepages = true,
+      .empty_slabs = true,
+      .inside_slabs = false,
+      .lazy = false,
+  };
+  for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
+  return bytes;
+}
+
+void purge_postfork_child(void) { __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED); }
+
+bool purge_background_running(void) { return __atomic_load_n(&background_state, __ATOMIC_RELAXED) != 0; }

@@ -1,0 +1,372 @@
+/* Giving memory back: decay after decay_ms (and never with -1), an excess of
+ * free memory back at once, malloc_trim(0) down to the floor (a page of a
+ * partly used slab is resident exactly when it holds a live block), calloc
+ * zeroed from purged and recycled pages under MADV_DONTNEED and MADV_FREE
+ * and fresh pages not touched by it, huge pages kept when little is freed,
+ * none at all with thp:never, and the background thread purging an idle
+ * process and a forked child. Residency is read page by page with mincore,
+ * so the checks do not depend on the rest of the process's RSS.
+ *
+ * Each case runs in a child process with its own HUGESLAB_CONF (the program
+ * re-executes itself), so the linked and the preloaded run both see it. */
+#include <stdbool.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include "hugeslab.h"
+#include "testutil.h"
+
+#pragma weak hs_thread_flush
+
+static void flush(void) {
+  if (hs_thread_flush) hs_thread_flush();
+}
+
+/* Resident pages among those spanned by [p, p + len). */
+static size_t resident_pages(const void *p, size_t len) {
+  uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+  size_t n = (hi - lo) / 4096, count = 0;
+  unsigned char vec[256];
+  for (size_t done = 0; done < n; done += sizeof vec) {
+    size_t k = n - done < sizeof vec ? n - done : sizeof vec;
+    CHECK(mincore((void *)(lo + done * 4096), k * 4096, vec) == 0);
+    for (size_t i = 0; i < k; i++) count += vec[i] & 1;
+  }
+  return count;
+}
+
+static bool page_resident(uintptr_t page) {
+  unsigned char v;
+  CHECK(mincore((void *)page, 4096, &v) == 0);
+  return v & 1;
+}
+
+/* A set of blocks of one size, written so their pages are resident. */
+struct set {
+  char **blocks;
+  size_t n, size;
+};
+
+static struct set set_make(size_t bytes, size_t size) {
+  struct set s = {.n = bytes / size, .size = size};
+  s.blocks = mmap(NULL, s.n * sizeof(char *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(s.blocks != MAP_FAILED);
+  for (size_t i = 0; i < s.n; i++) {
+    s.blocks[i] = malloc(size);
+    CHECK(s.blocks[i] != NULL);
+    memset(s.blocks[i], 0x5a, size);
+  }
+  return s;
+}
+
+/* Resident pages of s's blocks (each page counted once: blocks are
+ * allocated in address order within their slabs, so pages repeat only
+ * between neighbours). */
+static size_t set_resident(const struct set *s, size_t *pages) {
+  size_t count = 0, total = 0;
+  uintptr_t last = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    uintptr_t a = (uintptr_t)s->blocks[i] & ~(uintptr_t)4095;
+    uintptr_t b = ((uintptr_t)s->blocks[i] + s->size - 1) & ~(uintptr_t)4095;
+    for (uintptr_t pg = a; pg <= b; pg += 4096) {
+      if (pg == last) continue;
+      last = pg;
+      total++;
+      count += page_resident(pg);
+    }
+  }
+  *pages = total;
+  return count;
+}
+
+static void set_free(struct set *s) {
+  for (size_t i = 0; i < s->n; i++) free(s->blocks[i]);
+  flush();
+}
+
+/* Run a slow path that ends in a purge pass: a page run freed. */
+static void poke(void) {
+  void *p = test_opaque(malloc(100 << 10));
+  CHECK(p != NULL);
+  free(p);
+}
+
+static double percent(size_t part, size_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0; }
+
+/* decay_ms:300 (argv "decay") or -1 ("never"): freed memory below the
+ * excess threshold stays resident until the decay time has passed, then a
+ * slow path gives it back; with -1 it never goes. */
+static int case_decay(bool never) {
+  struct set live = set_make(24 << 20, 256), gone = set_make(12 << 20, 256);
+  size_t pages;
+  set_resident(&gone, &pages);
+  set_free(&gone);
+  /* Kept the pointers: their pages are what we measure. */
+  size_t before = set_resident(&gone, &pages);
+  printf("  freed 12 MiB: %.1f%% of its %zu pages resident at once\n", percent(before, pages), pages);
+  CHECK_MSG(percent(before, pages) >= 80, "decay: freed pages went back before decay_ms");
+  usleep(700 * 1000);
+  poke();
+  size_t after = set_resident(&gone, &pages);
+  printf("  after 700 ms and a slow path: %.1f%% resident\n", percent(after, pages));
+  if (never) CHECK_MSG(percent(after, pages) >= 80, "decay_ms:-1 gave memory back");
+  else CHECK_MSG(percent(after, pages) <= 5, "decay: freed pages still resident after decay_ms");
+  set_resident(&live, &pages);
+  CHECK(set_resident(&live, &pages) == pages);
+  return 0;
+}
+
+/* Default decay: freeing 90% of the heap gives the excess back at once,
+ * without waiting and without malloc_trim. */
+static int case_excess(void) {
+  struct set gone = set_make(36 << 20, 256), live = set_make(4 << 20, 256);
+  size_t pages;
+  set_free(&gone);
+  size_t left = set_resident(&gone, &pages);
+  printf("  freed 36 MiB of 40: %zu of %zu pages (%.1f%%) resident at once\n", left, pages, percent(left, pages));
+  /* Kept: an eighth of what is in use or 2 MiB, and the chunk shared with
+   * the live blocks. */
+  CHECK_MSG(left * 4096 <= (size_t)5 << 20, "excess not given back: %zu KiB resident", left * 4);
+  set_resident(&live, &pages);
+  return 0;
+}
+
+static void set_range(const struct set *s, uintptr_t *lo, uintptr_t *hi);
+
+static int compare_tags(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* smaps' field `name` (in KiB) summed over the mappings overlapping [lo, hi). */
+static long smaps_kib(uintptr_t lo, uintptr_t hi, const char *name) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  size_t len = strlen(name);
+  long total = 0;
+  bool in = false;
+  CHECK(f != NULL);
+  while (fgets(line, sizeof line, f)) {
+    uintptr_t a, b;
+    char *dash = strchr(line, '-'), *space = strchr(line, ' ');
+    if (dash && space && dash < space && sscanf(line, "%lx-%lx ", &a, &b) == 2) in = a < hi && b > lo;
+    else if (in && strncmp(line, name, len) == 0 && line[len] == ':') total += atol(line + len + 1);
+  }
+  fclose(f);
+  return total;
+}
+
+/* malloc_trim(0) down to the floor: 64-byte blocks, a random 99.5% freed;
+ * then a page of theirs is resident exactly when it holds a live block
+ * (with purge:free, the pages without one are all LazyFree instead). */
+static int case_trim(void) {
+  struct set s = set_make(32 << 20, 64);
+  uint64_t seed = 42;
+  bool *live = calloc(s.n, 1);
+  CHECK(live != NULL);
+  for (size_t i = 0; i < s.n; i++) {
+    live[i] = test_rand(&seed) % 200 == 0;
+    if (!live[i]) free(s.blocks[i]);
+  }
+  CHECK(malloc_trim(0) == 1);
+  CHECK_MSG(malloc_trim(0) == 0, "a second malloc_trim released something");
+  const char *conf = getenv("HUGESLAB_CONF");
+  bool lazy = conf && strstr(conf, "purge:free");
+  /* Every page a block touches, tagged live in bit 0, sorted by page. */
+  uintptr_t *tag = malloc(s.n * sizeof *tag);
+  CHECK(tag != NULL);
+  for (size_t i = 0; i < s.n; i++) tag[i] = ((uintptr_t)s.blocks[i] & ~(uintptr_t)4095) | live[i];
+  qsort(tag, s.n, sizeof *tag, compare_tags);
+  size_t pages = 0, wrong = 0, floor = 0;
+  for (size_t i = 0; i < s.n;) {
+    uintptr_t pg = tag[i] & ~(uintptr_t)4095;
+    bool any = false;
+    for (; i < s.n && (tag[i] & ~(uintptr_t)4095) == pg; i++) any |= tag[i] & 1;
+    pages++;
+    floor += any;
+    if (!lazy && page_resident(pg) != any) wrong++;
+  }
+  if (lazy) {
+    uintptr_t lo, hi;
+    set_range(&s, &lo, &hi);
+    long lazy_kib = smaps_kib(lo, hi, "LazyFree");
+    printf("  %zu pages, floor %zu, %ld KiB LazyFree\n", pages, floor, lazy_kib);
+    /* A page or two the kernel has already taken or split off does not count. */
+    CHECK_MSG((size_t)lazy_kib * 100 >= (pages - floor) * 4 * 99, "purge:free: only %ld KiB LazyFree", lazy_kib);
+  } else {
+    printf("  %zu pages, floor %zu, %zu resident against the floor\n", pages, floor, wrong);
+  }
+  CHECK_MSG(wrong == 0, "trim: %zu pages off the floor", wrong);
+  free(tag);
+  for (size_t i = 0; i < s.n; i++)
+    if (live[i]) CHECK(s.blocks[i][0] == 0x5a && s.blocks[i][63] == 0x5a);
+  return 0;
+}
+
+static bool all_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return false;
+  return true;
+}
+
+/* calloc: a large block from fresh pages is not written (no page becomes
+ * resident); from recycled dirty pages and from purged ones it is zero. */
+static int case_calloc(void) {
+  size_t n = 1 << 20;
+  unsigned char *p = calloc(1, n);
+  CHECK(p != NULL);
+  size_t touched = resident_pages(p, n);
+  printf("  fresh 1 MiB calloc: %zu pages resident\n", touched);
+  CHECK_MSG(touched == 0, "calloc zeroed fresh pages again (%zu resident)", touched);
+  CHECK(all_zero(p, n));
+  for (int round = 0; round < 3; round++) {
+    memset(p, 0xa5, n);
+    free(p);
+    if (round == 1) CHECK(malloc_trim(0) == 1);
+    p = calloc(1, n);
+    CHECK(p != NULL);
+    CHECK_MSG(all_zero(p, n), "calloc round %d not zero", round);
+  }
+  free(p);
+  /* Small blocks from purged slab pages. */
+  struct set s = set_make(8 << 20, 48);
+  set_free(&s);
+  CHECK(malloc_trim(0) == 1);
+  for (size_t i = 0; i < s.n; i++) {
+    unsigned char *q = calloc(1, 48);
+    CHECK(q != NULL && all_zero(q, 48));
+    s.blocks[i] = (char *)q;
+  }
+  set_free(&s);
+  return 0;
+}
+
+static void set_range(const struct set *s, uintptr_t *lo, uintptr_t *hi) {
+  *lo = UINTPTR_MAX;
+  *hi = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    uintptr_t a = (uintptr_t)s->blocks[i];
+    if (a < *lo) *lo = a;
+    if (a + s->size > *hi) *hi = a + s->size;
+  }
+}
+
+/* thp:never: not one huge page in the heap. Default: a mostly live heap
+ * keeps the huge pages it has when a tenth of it is freed and purged. */
+static int case_thp(bool never) {
+  struct set s = set_make(128 << 20, 64);
+  uintptr_t lo, hi;
+  set_range(&s, &lo, &hi);
+  long before = smaps_kib(lo, hi, "AnonHugePages");
+  printf("  128 MiB heap: %ld KiB in AnonHugePages\n", before);
+  if (never) {
+    CHECK_MSG(before == 0, "thp:never heap has %ld KiB of huge pages", before);
+    return 0;
+  }
+  uint64_t seed = 7;
+  for (size_t i = 0; i < s.n; i++)
+    if (test_rand(&seed) % 10 == 0) {
+      free(s.blocks[i]);
+      s.blocks[i] = NULL;
+    }
+  flush();
+  usleep(400 * 1000);
+  poke();
+  long after = smaps_kib(lo, hi, "AnonHugePages");
+  printf("  10%% freed and a purge pass later: %ld KiB\n", after);
+  CHECK_MSG(after * 10 >= before * 9, "purging broke huge pages: %ld KiB -> %ld KiB", before, after);
+  return 0;
+}
+
+static int threads_now(void) {
+  DIR *d = opendir("/proc/self/task");
+  int n = 0;
+  CHECK(d != NULL);
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* background_thread:1 with decay_ms:100: memory freed before the program
+ * goes idle comes back while it sleeps; in a forked child that frees memory
+ * a thread of its own does the same. */
+static int idle_purge(const char *who) {
+  struct set live = set_make(16 << 20, 256), gone = set_make(8 << 20, 256);
+  size_t pages;
+  set_free(&gone);
+  usleep(800 * 1000); /* no allocator call */
+  size_t left = set_resident(&gone, &pages);
+  int threads = threads_now();
+  printf("  %s: %.1f%% of the freed pages resident after 800 ms idle, %d threads\n", who, percent(left, pages), threads);
+  CHECK_MSG(threads == 2, "%s: %d threads, expected the program's and the purger", who, threads);
+  CHECK_MSG(percent(left, pages) <= 5, "%s: idle memory not given back", who);
+  set_resident(&live, &pages);
+  return 0;
+}
+
+static int case_background(void) {
+  CHECK(threads_now() == 1);
+  idle_purge("parent");
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    CHECK(threads_now() == 1);
+    _exit(idle_purge("child"));
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
+  return 0;
+}
+
+static const struct {
+  const char *name, *conf;
+} cases[] = {
+    {"decay", "decay_ms:300,thp:never"},
+    {"never", "decay_ms:-1,thp:never"},
+    {"excess", "thp:never"},
+    {"trim", ""},
+    {"trim", "purge:free"},
+    {"calloc", ""},
+    {"calloc", "purge:free"},
+    {"thp", ""},
+    {"thp-never", "thp:never"},
+    {"background", "background_thread:1,decay_ms:100,thp:never"},
+};
+
+static int run_case(const char *name) {
+  if (!strcmp(name, "decay")) return case_decay(false);
+  if (!strcmp(name, "never")) return case_decay(true);
+  if (!strcmp(name, "excess")) return case_excess();
+  if (!strcmp(name, "trim")) return case_trim();
+  if (!strcmp(name, "calloc")) return case_calloc();
+  if (!strcmp(name, "thp")) return case_thp(false);
+  if (!strcmp(name, "thp-never")) return case_thp(true);
+  if (!strcmp(name, "background")) return case_background();
+  fprintf(stderr, "unknown case %s\n", name);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  test_require_hugeslab();
+  if (argc == 2) return run_case(argv[1]);
+  int failed = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    printf("%s (HUGESLAB_CONF=%s)\n", cases[i].name, cases[i].conf);
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+      setenv("HUGESLAB_CONF", cases[i].conf, 1);
+      execl("/proc/self/exe", argv[0], cases[i].name, (char *)NULL);
+      _exit(127);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    printf("%s: %s\n", cases[i].name, ok ? "ok" : "FAILED");
+    failed += !ok;
+  }
+  return failed ? 1 : 0;
+}
