@@ -15,7 +15,8 @@
 //  - std::set_new_handler is honoured: the throwing forms call the handler
 //    again and again until it uninstalls itself (counted: exactly 3 calls),
 //    then throw std::bad_alloc; a handler's own exception propagates out of
-//    new; the nothrow forms call it too and return nullptr;
+//    new; the nothrow forms call it too (as often: until it uninstalls
+//    itself) and return nullptr, also when it throws std::bad_alloc;
 //  - a handler that frees memory makes the retry succeed: in a child under
 //    RLIMIT_AS, a reserve block holds the address space that a new[] needs;
 //    new fails, the handler (called exactly once) frees the reserve and
@@ -269,6 +270,23 @@ void new_handler() {
   handler_calls = 0;
   CHECK(operator new[](huge_size, std::align_val_t{64}, std::nothrow) == nullptr);
   CHECK_MSG(handler_calls == 1, "aligned nothrow new[] called the new_handler %d times",
+            handler_calls);
+  handler_calls = 0;
+  CHECK(operator new[](huge_size, std::nothrow) == nullptr);
+  CHECK_MSG(handler_calls == 1, "nothrow new[] called the new_handler %d times, want 1",
+            handler_calls);
+  CHECK(std::get_new_handler() == nothrow_handler);
+
+  // ... and loop on a handler that returns, until it uninstalls itself.
+  handler_calls = 0;
+  std::set_new_handler(counting_handler);
+  CHECK(operator new(huge_size, std::nothrow) == nullptr);
+  CHECK_MSG(handler_calls == 3, "nothrow new called the new_handler %d times, want 3",
+            handler_calls);
+  handler_calls = 0;
+  std::set_new_handler(counting_handler);
+  CHECK(operator new(huge_size, std::align_val_t{4096}, std::nothrow) == nullptr);
+  CHECK_MSG(handler_calls == 3, "aligned nothrow new called the new_handler %d times, want 3",
             handler_calls);
   std::set_new_handler(nullptr);
 
