@@ -1,9 +1,10 @@
 /* launch: run one benchmark command and report its wall time and peak RSS.
  *
- *     launch [-p PRELOAD_LIB] [-o RESULT_FILE] [-i STDIN_FILE] -- COMMAND [ARGS...]
+ *     launch [-p PRELOAD_LIB] [-e NAME=VALUE]... [-o RESULT_FILE] [-i STDIN_FILE] -- COMMAND [ARGS...]
  *
- * Forks, sets LD_PRELOAD=PRELOAD_LIB in the child only (so the launcher
- * itself always runs on glibc's malloc), execs COMMAND, waits with wait4(),
+ * Forks, sets LD_PRELOAD=PRELOAD_LIB and every -e variable in the child only
+ * (so the launcher itself always runs on glibc's malloc, with the runner's
+ * environment), execs COMMAND, waits with wait4(),
  * and writes one line to RESULT_FILE (stdout if none):
  *
  *     WALL_NS MAXRSS_KIB STATUS
@@ -28,7 +29,8 @@
 #include <unistd.h>
 
 static void usage(void) {
-  fputs("usage: launch [-p PRELOAD_LIB] [-o RESULT_FILE] [-i STDIN_FILE] -- COMMAND [ARGS...]\n", stderr);
+  fputs("usage: launch [-p PRELOAD_LIB] [-e NAME=VALUE]... [-o RESULT_FILE] [-i STDIN_FILE] -- COMMAND [ARGS...]\n",
+        stderr);
   exit(64);
 }
 
@@ -40,10 +42,15 @@ static long long now_ns(void) {
 
 int main(int argc, char **argv) {
   const char *preload = NULL, *out = NULL, *in = NULL;
-  int opt;
-  while ((opt = getopt(argc, argv, "+p:o:i:h")) != -1) {
+  char *env[16];
+  int nenv = 0, opt;
+  while ((opt = getopt(argc, argv, "+p:e:o:i:h")) != -1) {
     switch (opt) {
     case 'p': preload = optarg; break;
+    case 'e':
+      if (nenv == (int)(sizeof env / sizeof env[0]) || !strchr(optarg, '=') || optarg[0] == '=') usage();
+      env[nenv++] = optarg;
+      break;
     case 'o': out = optarg; break;
     case 'i': in = optarg; break;
     default: usage();
@@ -77,6 +84,11 @@ int main(int argc, char **argv) {
       if (setenv("LD_PRELOAD", preload, 1) != 0) _exit(127);
     } else {
       unsetenv("LD_PRELOAD");
+    }
+    for (int i = 0; i < nenv; i++) {
+      char *eq = strchr(env[i], '=');
+      *eq = '\0';
+      if (setenv(env[i], eq + 1, 1) != 0) _exit(127);
     }
     execvp(argv[optind], &argv[optind]);
     fprintf(stderr, "launch: cannot run %s: %s\n", argv[optind], strerror(errno));

@@ -3,15 +3,22 @@
 
 RUNDIR holds what bench/run wrote: meta.txt (key=value lines), runs.csv (one
 row per workload run: rep, workload, allocator, wall_s, maxrss_kib, status,
-checksum) and micro.ALLOCATOR.REP.json (Google Benchmark JSON of repetition
-REP; runs made before the microbenchmarks were repeated have one
-micro.ALLOCATOR.json). Writes, in RUNDIR:
+checksum), metrics.csv (rep, workload, allocator and one `metric`, `target`
+or `info` line a memory-return workload printed; see workloads/mem.h) and
+micro.ALLOCATOR.REP.json (Google Benchmark JSON of repetition REP; runs made
+before the microbenchmarks were repeated have one micro.ALLOCATOR.json).
+Writes, in RUNDIR:
 
   report.md   hugeslab against its targets, median wall time and peak RSS per
-              workload and allocator, the ratio to glibc, a geometric-mean row,
-              the median of the microbenchmarks over the repetitions, and any
-              failed run or checksum that differs from glibc's;
+              workload and allocator, the ratio to glibc, a geometric-mean row
+              (over the workloads that are not memory-return workloads), the
+              "Memory given back" table (the median of every metric over the
+              repetitions, hugeslab's targets), the median of the
+              microbenchmarks over the repetitions, and any failed run or
+              checksum that differs from glibc's;
   report.csv  every raw run (a copy of runs.csv);
+  report-metrics.csv  every metric of every run: rep, workload, allocator,
+              metric, value, unit (only when there are some);
   report-micro.csv  every microbenchmark result: rep, benchmark, allocator,
               ns_per_iteration (only when there are microbenchmark results);
   report.png  grouped bars of the time and RSS ratios to glibc (gnuplot;
@@ -36,18 +43,33 @@ TARGET = "hugeslab"
 PEERS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 TARGET_SIZES = (16, 32, 64, 128, 256, 512, 1024)
 TIME_UNITS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+# The memory-return workloads' targets for hugeslab, in the order of the
+# targets table: (workload, metric, text). The limits themselves come from the
+# workloads' `target` lines (they depend on what each run measured).
+MEM_TARGETS = (
+    ("phased", "rss_after_2500ms", "phased: RSS 2.5 s after freeing 9 of 10 phases ≤ 1.1 × live + 4 MiB"),
+    ("phased", "rss_after_trim", "phased: RSS after malloc_trim(0) ≤ live + 3 MiB"),
+    ("phased", "all_freed_above_own", "phased: everything freed, 2.5 s later ≤ 2 MiB above own footprint"),
+    ("survivors", "rss_after_trim", "survivors: RSS after malloc_trim(0) ≤ 1.02 × floor + 2 MiB"),
+    ("redislike", "rss_at_2x_decay", "redislike: RSS at 2 × decay_ms ≤ 1.2 × start RSS + 4 MiB"),
+    ("hugeheap", "thp_pct", "hugeheap: ≥ 90% of the memory in AnonHugePages"),
+)
+DEFAULT_MEM_WL = ("phased", "survivors", "redislike", "hugeheap")
 
 
 def read_meta(rundir):
-    meta, allocs = {}, []
+    """(meta, [(allocator, path)], {variant allocator: description})"""
+    meta, allocs, variants = {}, [], {}
     with open(os.path.join(rundir, "meta.txt")) as f:
         for line in f:
             key, _, value = line.rstrip("\n").partition("=")
             if key.startswith("allocator."):
                 allocs.append((key[len("allocator."):], value))
+            elif key.startswith("variant."):
+                variants[key[len("variant."):]] = value
             else:
                 meta[key] = value
-    return meta, allocs
+    return meta, allocs, variants
 
 
 def geomean(values):
@@ -102,8 +124,9 @@ def summarise_runs(rows, allocs):
     return workloads, cells
 
 
-def table(workloads, cells, names, key, unit, digits):
-    """Markdown table of one measure (key 'time' or 'rss_med')."""
+def table(workloads, cells, names, key, unit, digits, excluded=()):
+    """Markdown table of one measure (key 'time' or 'rss_med'); the workloads
+    in excluded are shown, marked †, but left out of the geometric means."""
     lines = ["| workload | " + " | ".join(names) + " |",
              "|---|" + "---:|" * len(names)]
     ratios = {a: [] for a in names}
@@ -120,7 +143,7 @@ def table(workloads, cells, names, key, unit, digits):
                 out.append("**FAIL** (status %s)" % ",".join(c["failed"]))
                 continue
             r = v / base if base and a != BASE else None
-            if r is not None:
+            if r is not None and w not in excluded:
                 ratios[a].append(r)
             cell = ("%." + str(digits) + "f %s") % (v, unit) + fmt_ratio(r)
             if c["failed"]:
@@ -128,11 +151,11 @@ def table(workloads, cells, names, key, unit, digits):
             if c["mismatch"]:
                 cell += " **checksum differs**"
             out.append(cell)
-        lines.append("| %s | %s |" % (w, " | ".join(out)))
+        lines.append("| %s | %s |" % (w + (" †" if w in excluded else ""), " | ".join(out)))
     gm = []
     for a in names:
         if a == BASE:
-            gm.append("1.00×" if any((w, BASE) in cells for w in workloads) else "–")
+            gm.append("1.00×" if any((w, BASE) in cells for w in workloads if w not in excluded) else "–")
         else:
             g = geomean(ratios[a])
             gm.append("–" if g is None else "**%.2f×**" % g)
@@ -247,10 +270,10 @@ def worst_malloc_free(micro, threads):
     return worst, sizes
 
 
-def targets(workloads, cells, gm_time, gm_rss, micro):
+def targets(workloads, cells, gm_time, gm_rss, micro, mem):
     """Markdown table of hugeslab against its targets on this run: gm_time and
     gm_rss are the geometric means from table(), micro the medians from
-    micro_medians()."""
+    micro_medians(), mem the metrics from read_metrics() (or None)."""
     lines = ["| target | measured | result |", "|---|---|---|"]
 
     def row(target, measured, verdict):
@@ -327,10 +350,129 @@ def targets(workloads, cells, gm_time, gm_rss, micro):
                 worst[1], fmt_ns(worst[2]), worst[0], fmt_ns(worst[3]),
                 "" if n == len(TARGET_SIZES) else "; %d of %d sizes" % (n, len(TARGET_SIZES))),
             "–")
+
+    for k, (w, name, text) in enumerate(MEM_TARGETS):
+        verdict = mem_verdict(mem, w, name) if mem else None
+        row("(%s) %s" % (chr(ord("e") + k), text), verdict[0] if verdict else "–",
+            verdict[1] if verdict else "not measured")
     return lines
 
 
-def plot(rundir, workloads, cells, names):
+def read_metrics(rundir, rows):
+    """The metric, target and info lines of the runs that succeeded:
+    {"order": [(workload, kind, name)] as first printed, "metric": {(w, name, a):
+    [values]}, "unit"/"label": {(w, name): ...}, "target": {(w, name, a): [(op,
+    limit)]}, "target_text": {(w, name): (op, unit, text)}, "info": {(w, name, a):
+    [texts]}, "raw": [(rep, w, a, name, value, unit)]}; None without metrics.csv."""
+    path = os.path.join(rundir, "metrics.csv")
+    if not os.path.exists(path):
+        return None
+    ok = {(r["rep"], r["workload"], r["allocator"]) for r in rows if r["status"] == "0"}
+    m = {"order": [], "metric": {}, "unit": {}, "label": {}, "target": {}, "target_text": {},
+         "info": {}, "raw": []}
+
+    def seen(w, kind, name):
+        if (w, kind, name) not in m["order"]:
+            m["order"].append((w, kind, name))
+
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            rep, w, a = row["rep"], row["workload"], row["allocator"]
+            if (rep, w, a) not in ok:
+                continue
+            parts = row["line"].split()
+            try:
+                if parts[0] == "metric" and len(parts) >= 4:
+                    name, value, unit = parts[1], float(parts[2]), parts[3]
+                    seen(w, "metric", name)
+                    m["metric"].setdefault((w, name, a), []).append(value)
+                    m["unit"][(w, name)] = unit
+                    m["label"].setdefault((w, name), " ".join(parts[4:]) or name)
+                    m["raw"].append((rep, w, a, name, parts[2], unit))
+                elif parts[0] == "target" and len(parts) >= 5 and parts[2] in ("<=", ">="):
+                    name, op, limit, unit = parts[1], parts[2], float(parts[3]), parts[4]
+                    m["target"].setdefault((w, name, a), []).append((op, limit))
+                    m["target_text"][(w, name)] = (op, unit, " ".join(parts[5:]))
+                elif parts[0] == "info" and len(parts) >= 2:
+                    seen(w, "info", parts[1])
+                    m["info"].setdefault((w, parts[1], a), []).append(" ".join(parts[2:]))
+            except ValueError:
+                print("report: bad metric line %r" % row["line"], file=sys.stderr)
+    return m
+
+
+def fmt_metric(v, unit):
+    if unit == "KiB":
+        return "%.1f MiB" % (v / 1024)
+    if unit == "%":
+        return "%.1f%%" % v
+    if unit == "x":
+        return "%.3f×" % v
+    if unit in ("ms", "ns"):
+        return ("%.0f %s" if abs(v) >= 100 else "%.1f %s") % (v, unit)
+    return "%g %s" % (v, unit)
+
+
+def mem_verdict(m, w, name):
+    """(measured text, verdict) of hugeslab's target on metric name of w:
+    its median against the median of its limits."""
+    values, limits = m["metric"].get((w, name, TARGET)), m["target"].get((w, name, TARGET))
+    if not values or not limits:
+        return None
+    unit = m["unit"][(w, name)]
+    op = limits[0][0]
+    v, lim = statistics.median(values), statistics.median(l for _, l in limits)
+    ok = v <= lim if op == "<=" else v >= lim
+    return ("%s (limit %s %s)" % (fmt_metric(v, unit), "≤" if op == "<=" else "≥", fmt_metric(lim, unit)),
+            "met" if ok else "**missed**")
+
+
+def mem_table(m, workloads, names):
+    """The "Memory given back" table: a row per metric and info line of every
+    memory-return workload, a column per allocator, hugeslab's target last;
+    an info line that is the same under every allocator that ran the workload
+    becomes a note under the table instead. Returns (lines, notes, columns)."""
+    cols = [a for a in names if any(k[2] == a for k in list(m["metric"]) + list(m["info"]))]
+    lines = ["| workload | measure | " + " | ".join(cols) + " | hugeslab target |",
+             "|---|---|" + "---:|" * len(cols) + "---|"]
+    notes = []
+    for w in workloads:
+        for (w2, kind, name) in m["order"]:
+            if w2 != w:
+                continue
+            if kind == "info":
+                texts = {t for a in cols for t in m["info"].get((w, name, a), [])}
+                if len(texts) == 1:
+                    notes.append("%s: %s %s" % (w, name, texts.pop()))
+                    continue
+            out = []
+            for a in cols:
+                if kind == "metric":
+                    v = m["metric"].get((w, name, a))
+                    out.append(fmt_metric(statistics.median(v), m["unit"][(w, name)]) if v else "–")
+                else:
+                    v = m["info"].get((w, name, a))
+                    out.append(max(set(v), key=v.count) if v else "–")
+            target = ""
+            if kind == "metric" and (w, name) in m["target_text"]:
+                op, unit, text = m["target_text"][(w, name)]
+                verdict = mem_verdict(m, w, name)
+                target = "%s %s: %s" % ("≤" if op == "<=" else "≥", text,
+                                        "%s, %s" % (verdict[1], verdict[0]) if verdict else "not measured")
+            label = m["label"].get((w, name), name) if kind == "metric" else "_%s_" % name
+            lines.append("| %s | %s | %s | %s |" % (w, label, " | ".join(out), target))
+    return lines, notes, cols
+
+
+def write_metrics_csv(path, m):
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["rep", "workload", "allocator", "metric", "value", "unit"])
+        for r in m["raw"]:
+            out.writerow(r)
+
+
+def plot(rundir, workloads, cells, names, excluded=()):
     others = [a for a in names if a != BASE]
     if not others or not any((w, BASE) in cells for w in workloads):
         return "no plot: it needs glibc and at least one other allocator"
@@ -348,7 +490,7 @@ def plot(rundir, workloads, cells, names):
                 for a in others:
                     v = cells.get((w, a), {}).get(key)
                     r = v / base if v and base else None
-                    if r:
+                    if r and w not in excluded:
                         ratios[a].append(r)
                     row.append("%.4f" % r if r else "NaN")
                 f.write("%s %s\n" % (w, " ".join(row)))
@@ -388,19 +530,28 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py RUNDIR")
     rundir = sys.argv[1]
-    meta, allocs = read_meta(rundir)
+    meta, allocs, variants = read_meta(rundir)
     names = [a for a, _ in allocs]
+    # The main tables leave out the variants (they run a few workloads only;
+    # the memory table shows them).
+    main_names = [a for a in names if a not in variants]
+    mem_wl = set(meta["memory_workloads"].split()) if "memory_workloads" in meta else set(DEFAULT_MEM_WL)
     rows = read_runs(rundir)
     shutil.copyfile(os.path.join(rundir, "runs.csv"), os.path.join(rundir, "report.csv"))
     workloads, cells = summarise_runs(rows, allocs)
+    main_wl = [w for w in workloads if w not in mem_wl]
+    excluded = [w for w in workloads if w in mem_wl]
+    mem = read_metrics(rundir, rows)
     micro_runs, order = read_micro(rundir, names)
     micro = micro_medians(micro_runs)
     if micro:
         write_micro_csv(os.path.join(rundir, "report-micro.csv"), micro_runs, order, names)
+    if mem and mem["raw"]:
+        write_metrics_csv(os.path.join(rundir, "report-metrics.csv"), mem)
     gm_time, gm_rss = {}, {}
     if rows:
-        time_lines, gm_time = table(workloads, cells, names, "time", "s", 3)
-        rss_lines, gm_rss = table(workloads, cells, names, "rss_med", "MiB", 1)
+        time_lines, gm_time = table(workloads, cells, main_names, "time", "s", 3, excluded)
+        rss_lines, gm_rss = table(workloads, cells, main_names, "rss_med", "MiB", 1, excluded)
 
     md = ["# hugeslab benchmark results", ""]
     md.append("%s on %s (%s, %s cores, %s), THP `%s`, load before the run %s." % (
@@ -418,11 +569,14 @@ def main():
         md.append("## hugeslab against its targets")
         md.append("")
         md.append("On this run alone: scale %s, %d workload(s)%s. A target whose allocator, workloads "
-                  "or microbenchmarks this run lacks is not measured." % (
+                  "or microbenchmarks this run lacks is not measured. (a)–(c) are over the workloads "
+                  "that are not memory-return workloads; (e)–(j) compare hugeslab's median of a "
+                  "memory-return metric with the median of the limit its runs computed (see "
+                  "\"Memory given back\")." % (
                       meta.get("scale"), len(workloads),
                       ", microbenchmark medians over %s" % micro_reps(micro_runs) if micro else ""))
         md.append("")
-        md += targets(workloads, cells, gm_time, gm_rss, micro)
+        md += targets(main_wl, cells, gm_time, gm_rss, micro, mem)
         md.append("")
     if rows:
         md.append("## Workloads: median wall time (ratio to glibc; lower is better)")
@@ -433,6 +587,11 @@ def main():
         md.append("")
         md += rss_lines
         md.append("")
+        if excluded:
+            md.append("† a memory-return workload: its wall time is mostly sleeps and fixed phases, so "
+                      "it is left out of the geometric means and of targets (a)–(c); its figures are "
+                      "under \"Memory given back\".")
+            md.append("")
         spreads = []
         for a in names:
             s = [c["spread"] for (w, a2), c in cells.items() if a2 == a and c["spread"] is not None]
@@ -456,6 +615,29 @@ def main():
             md.append("")
             md += problems
             md.append("")
+    if mem and mem["order"]:
+        lines, notes, cols = mem_table(mem, [w for w in workloads if w in mem_wl] or workloads, names)
+        md.append("## Memory given back")
+        md.append("")
+        md.append("Median over the repetitions of each figure the memory-return workloads print "
+                  "(RSS is VmRSS from /proc/self/status, read by the program itself; \"own footprint\" "
+                  "is its RSS at start, before it allocates). The targets are hugeslab's: its median "
+                  "against the median of the limits its runs computed from what they measured.")
+        md.append("")
+        md += lines
+        md.append("")
+        if notes:
+            md.append("Under every allocator: " + "; ".join(notes) + ".")
+            md.append("")
+        for a in cols:
+            if a in variants:
+                md.append("%s: %s." % (a, variants[a]))
+        hs = mem["metric"].get(("hugeheap", "access_ms", TARGET))
+        nothp = mem["metric"].get(("hugeheap", "access_ms", "hugeslab-nothp"))
+        if hs and nothp:
+            md.append("hugeheap, TLB gain of huge pages: hugeslab-nothp's access phase takes %.2f× "
+                      "hugeslab's." % (statistics.median(nothp) / statistics.median(hs)))
+        md.append("")
     if micro:
         md.append("## Microbenchmarks (Google Benchmark, wall time per iteration; ratio to glibc)")
         md.append("")
@@ -466,12 +648,13 @@ def main():
         md.append("")
         md += micro_table(micro, order, names)
         md.append("")
-    note = plot(rundir, workloads, cells, names) if rows else "no plot: no workload runs"
+    note = plot(rundir, workloads, cells, main_names, excluded) if rows else "no plot: no workload runs"
     md.append("![time and RSS ratios to glibc](LATEST.png)" if note is None else "_(%s)_" % note)
     md.append("")
-    md.append("Raw runs: `LATEST.csv`%s. Every file of this run, with the logs of failed runs "
+    md.append("Raw runs: `LATEST.csv`%s%s. Every file of this run, with the logs of failed runs "
               "and the Google Benchmark JSON: `%s`." % (
                   "; every microbenchmark result of every repetition: `LATEST-micro.csv`" if micro else "",
+                  "; every memory-return metric of every run: `LATEST-metrics.csv`" if mem and mem["raw"] else "",
                   rundir))
     with open(os.path.join(rundir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
