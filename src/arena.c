@@ -28,12 +28,20 @@ struct arena hs_arenas[ARENA_MAX];
 unsigned hs_arena_count;
 void (*arena_release_hook)(struct arena *a);
 
+/* A purged chunk waiting in the source: a small node, so that its 10 KiB
+ * descriptor goes back to meta (and its pages to the kernel) meanwhile. */
+struct source_chunk {
+  uintptr_t base;
+  bool lazy_purged;          /* purged with MADV_FREE: not known zero */
+  struct source_chunk *next;
+};
+
 /* The global chunk source. Protected by its lock; taken after arena locks. */
 static struct {
   hs_lock lock;
   char *next;               /* next uncarved chunk of the reservation */
   char *end;                /* end of the reservation */
-  struct chunk *free_list;  /* purged chunks ready for reuse (linked by next) */
+  struct source_chunk *free_list; /* purged chunks ready for reuse */
   size_t free_count;
   size_t chunks_in_use;     /* chunks owned by arenas */
   size_t next_reservation;  /* size of the next reservation to try */
@@ -76,58 +84,57 @@ static bool source_grow(void) {
 /* A committed chunk whose pages are all clean (fresh or purged), with its
  * descriptor, or NULL + ENOMEM. */
 static struct chunk *chunk_obtain(void) {
+  struct chunk *c = meta_alloc(sizeof *c);
+  if (!c) return NULL;
   hs_lock_acquire(&source.lock);
-  struct chunk *c = source.free_list;
+  struct source_chunk *node = source.free_list;
   uintptr_t base;
-  if (c) {
-    source.free_list = c->next;
+  bool unzeroed = false;
+  if (node) {
+    source.free_list = node->next;
     source.free_count--;
-    base = c->base;
+    base = node->base;
+    unzeroed = node->lazy_purged;
   } else {
     if (source.next == source.end && !source_grow()) goto fail;
-    c = meta_alloc(sizeof *c);
-    if (!c) goto fail;
-    if (!os_commit(source.next, HS_CHUNK)) {
-      hs_lock_release(&source.lock);
-      meta_free(c, sizeof *c);
-      errno = ENOMEM;
-      return NULL;
-    }
+    if (!os_commit(source.next, HS_CHUNK)) goto fail;
     base = (uintptr_t)source.next;
     source.next += HS_CHUNK;
   }
   source.chunks_in_use++;
   bool huge = chunk_wants_hugepages();
   hs_lock_release(&source.lock);
-  /* Every field the arena owns starts zero; chunk_init sets the pages. */
-  bool unzeroed = c->lazy_purged;
-  memset(&c->bucket, 0, sizeof *c - offsetof(struct chunk, bucket));
+  meta_free(node, sizeof *node);
   chunk_init(c, base, unzeroed);
-  c->lazy_purged = 0;
-  c->arena = NULL;
   c->hugepage = huge;
   os_hugepage((void *)base, HS_CHUNK, huge);
   return c;
 fail:
   hs_lock_release(&source.lock);
+  meta_free(c, sizeof *c);
   errno = ENOMEM;
   return NULL;
 }
 
-/* Give back a chunk that is out of the chunk map and already purged: its
- * descriptor to the source's free list, or, under an address-space limit,
- * the chunk unmapped and its descriptor freed. */
-static void chunk_return(struct chunk *c) {
+/* Give back a chunk that is out of the chunk map and already purged (lazily
+ * with MADV_FREE when `lazy`): its address to the source's free list, or,
+ * under an address-space limit or without memory for the list node,
+ * unmapped. Its descriptor is freed either way. */
+static void chunk_return(struct chunk *c, bool lazy) {
+  uintptr_t base = c->base;
+  meta_free(c, sizeof *c);
+  struct source_chunk *node = __atomic_load_n(&source.limited, __ATOMIC_RELAXED) ? NULL : meta_alloc(sizeof *node);
   hs_lock_acquire(&source.lock);
   source.chunks_in_use--;
-  if (source.limited) {
+  if (!node) {
     hs_lock_release(&source.lock);
-    os_release((void *)c->base, HS_CHUNK);
-    meta_free(c, sizeof *c);
+    os_release((void *)base, HS_CHUNK);
     return;
   }
-  c->next = source.free_list;
-  source.free_list = c;
+  node->base = base;
+  node->lazy_purged = lazy;
+  node->next = source.free_list;
+  source.free_list = node;
   source.free_count++;
   hs_lock_release(&source.lock);
 }
@@ -264,7 +271,7 @@ static void release_pages(struct arena *a, struct chunk *c, unsigned first, unsi
     a->stats.chunk_bytes -= HS_CHUNK;
     chunkmap_set((void *)c->base, HS_CHUNK, 0);
     c->arena = NULL;
-    chunk_return(c);
+    chunk_return(c, false);
   }
 }
 
@@ -606,10 +613,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       advise(req, (void *)(c->base + ((uintptr_t)batch[i].first << HS_PAGE_SHIFT)),
              (size_t)batch[i].count << HS_PAGE_SHIFT);
       bytes += (size_t)batch[i].count << HS_PAGE_SHIFT;
-      if (batch[i].count == HS_CHUNK_PAGES) {
-        c->lazy_purged = req->lazy;
-        chunk_return(c);
-      }
+      if (batch[i].count == HS_CHUNK_PAGES) chunk_return(c, req->lazy);
     }
     hs_lock_acquire(&a->lock);
     for (unsigned i = 0; i < n; i++)

@@ -51,7 +51,6 @@ struct chunk {
   uint16_t nfree, ndirty;
   uint16_t longest;                /* longest run of free pages */
   uint8_t hugepage;                /* huge pages asked for (MADV_HUGEPAGE) */
-  uint8_t lazy_purged;             /* while in the chunk source: purged with MADV_FREE */
   /* Owned by arena.c, under its lock: the run index and the decay queue. */
   uint8_t bucket;
   uint64_t dirty_since_ms;         /* when ndirty last rose from 0 */

@@ -6,11 +6,12 @@
 
 #define LEAF_BYTES (CHUNKMAP_LEAF_ENTRIES * sizeof(uintptr_t))
 
-/* The leaf of every root slot without one of its own: all zero, never
- * written (chunkmap_set on an unprepared range is an internal error). */
-static uintptr_t chunkmap_empty_leaf[CHUNKMAP_LEAF_ENTRIES];
+uintptr_t chunkmap_empty_leaf[CHUNKMAP_LEAF_ENTRIES];
+uintptr_t chunkmap_root[CHUNKMAP_ROOT_ENTRIES];
 
-uintptr_t *chunkmap_root[CHUNKMAP_ROOT_ENTRIES] = {[0 ... CHUNKMAP_ROOT_ENTRIES - 1] = chunkmap_empty_leaf};
+static uintptr_t *leaf_at(uintptr_t root_slot) {
+  return (uintptr_t *)(__atomic_load_n(&chunkmap_root[root_slot], __ATOMIC_ACQUIRE) + (uintptr_t)chunkmap_empty_leaf);
+}
 
 static size_t leaves_mapped; /* atomic */
 
@@ -22,12 +23,12 @@ bool chunkmap_prepare(const void *addr, size_t size) {
     return false;
   }
   for (uintptr_t r = first >> CHUNKMAP_LEAF_BITS; r <= last >> CHUNKMAP_LEAF_BITS; r++) {
-    if (__atomic_load_n(&chunkmap_root[r], __ATOMIC_ACQUIRE) != chunkmap_empty_leaf) continue;
+    if (__atomic_load_n(&chunkmap_root[r], __ATOMIC_ACQUIRE) != 0) continue;
     uintptr_t *leaf = os_map(LEAF_BYTES);
     if (!leaf) return false;
-    uintptr_t *expected = chunkmap_empty_leaf;
-    if (__atomic_compare_exchange_n(&chunkmap_root[r], &expected, leaf, false, __ATOMIC_RELEASE,
-                                    __ATOMIC_ACQUIRE))
+    uintptr_t expected = 0;
+    if (__atomic_compare_exchange_n(&chunkmap_root[r], &expected, (uintptr_t)leaf - (uintptr_t)chunkmap_empty_leaf,
+                                    false, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
       __atomic_add_fetch(&leaves_mapped, 1, __ATOMIC_RELAXED);
     else
       os_release(leaf, LEAF_BYTES); /* another thread installed one first */
@@ -39,7 +40,7 @@ void chunkmap_set(const void *addr, size_t size, uintptr_t entry) {
   uintptr_t first = (uintptr_t)addr >> HS_CHUNK_SHIFT;
   uintptr_t last = ((uintptr_t)addr + size - 1) >> HS_CHUNK_SHIFT;
   for (uintptr_t i = first; i <= last; i++) {
-    uintptr_t *leaf = __atomic_load_n(&chunkmap_root[i >> CHUNKMAP_LEAF_BITS], __ATOMIC_ACQUIRE);
+    uintptr_t *leaf = leaf_at(i >> CHUNKMAP_LEAF_BITS);
     if (unlikely(leaf == chunkmap_empty_leaf)) os_fatal("internal error: chunk map range not prepared");
     __atomic_store_n(&leaf[i & (CHUNKMAP_LEAF_ENTRIES - 1)], entry, __ATOMIC_RELEASE);
   }

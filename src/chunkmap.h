@@ -4,8 +4,10 @@
  * root of CHUNKMAP_ROOT_ENTRIES leaf pointers, each leaf an array of
  * CHUNKMAP_LEAF_ENTRIES entries indexed by the next bits of addr >> 21,
  * covering CHUNKMAP_ADDRESS_BITS (48: x86-64's 47 and aarch64's 48). A root
- * slot with no leaf points at one shared all-zero leaf (in .bss), so a lookup
- * is two loads and no branch, and works before anything is initialised.
+ * slot holds its leaf's distance from one shared all-zero leaf, so a slot
+ * with no leaf (0) reaches that leaf: a lookup is two loads, an add and no
+ * branch, works before anything is initialised, and the root is plain .bss
+ * (no load-time relocation per slot, no page of it written at start-up).
  * Leaves are mapped (charged, zeroed) by chunkmap_prepare when a range of
  * address space is first reserved, installed with a compare-and-swap, and
  * never freed. An entry is 0 (not
@@ -30,9 +32,12 @@
 #define CHUNKMAP_LEAF_ENTRIES ((uintptr_t)1 << CHUNKMAP_LEAF_BITS)
 #define CHUNKMAP_ROOT_ENTRIES ((uintptr_t)1 << CHUNKMAP_ROOT_BITS)
 
-/* Root slots: a leaf, or chunkmap_empty_leaf. Written only by
- * chunkmap_prepare (compare-and-swap from the empty leaf, once). */
-extern uintptr_t *chunkmap_root[CHUNKMAP_ROOT_ENTRIES] HS_HIDDEN;
+/* Root slots: a leaf's address minus chunkmap_empty_leaf's, 0 for none.
+ * Written only by chunkmap_prepare (compare-and-swap from 0, once). The
+ * empty leaf is all zero and never written (chunkmap_set on an unprepared
+ * range is an internal error). */
+extern uintptr_t chunkmap_root[CHUNKMAP_ROOT_ENTRIES] HS_HIDDEN;
+extern uintptr_t chunkmap_empty_leaf[CHUNKMAP_LEAF_ENTRIES] HS_HIDDEN;
 
 /* The entry for p: 0 for an address that is not ours (or beyond the map).
  * The leaf is reached through the root slot's value, an address dependency
@@ -40,7 +45,8 @@ extern uintptr_t *chunkmap_root[CHUNKMAP_ROOT_ENTRIES] HS_HIDDEN;
 HS_INLINE uintptr_t chunkmap_get(const void *p) {
   uintptr_t i = (uintptr_t)p >> HS_CHUNK_SHIFT;
   if (unlikely(i >> CHUNKMAP_LEAF_BITS >= CHUNKMAP_ROOT_ENTRIES)) return 0;
-  uintptr_t *leaf = __atomic_load_n(&chunkmap_root[i >> CHUNKMAP_LEAF_BITS], __ATOMIC_RELAXED);
+  uintptr_t *leaf =
+      (uintptr_t *)(__atomic_load_n(&chunkmap_root[i >> CHUNKMAP_LEAF_BITS], __ATOMIC_RELAXED) + (uintptr_t)chunkmap_empty_leaf);
   return __atomic_load_n(&leaf[i & (CHUNKMAP_LEAF_ENTRIES - 1)], __ATOMIC_RELAXED);
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include "chunkmap.h"
+#include "config.h"
 #include "lock.h"
 #include "meta.h"
 #include "os.h"
@@ -141,7 +142,7 @@ static bool set_usable(struct huge_block *h, size_t usable) {
   char *p = h->ptr;
   if (usable > h->usable) {
     if (!os_commit(p + h->usable, usable - h->usable)) return false;
-    os_hugepage(p, usable, usable >= HS_CHUNK);
+    os_hugepage(p, usable, usable >= HS_CHUNK && hs_conf.thp != HS_THP_NEVER);
   } else if (usable < h->usable) {
     os_purge(p + usable, h->usable - usable);
     os_guard(p + usable, h->usable - usable);

@@ -1,10 +1,16 @@
-/* meta: a bump allocator over guarded regions with per-size free lists.
- * Freed descriptors are reused for the same rounded size; the free-list link
- * is stored in the freed descriptor itself (metadata, never user data). */
+/* meta: a bump allocator over guarded regions with per-size free stacks.
+ *
+ * Freed descriptors are reused for the same rounded size. The free stacks
+ * are arrays kept outside the regions (their own mappings), never links
+ * stored in the freed blocks, and every page of a region counts the live
+ * blocks that touch it: so a page with no live block holds nothing anyone
+ * needs, and meta_purge can give it back without unlinking anything. A
+ * block reused from a purged page reads as zero. */
 #include "meta.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include "lock.h"
 #include "os.h"
@@ -18,9 +24,23 @@
 #define META_REGION_MIN ((size_t)1 << 20)
 #define META_REGION_MAX ((size_t)256 << 20)
 #define META_COMMIT_STEP ((size_t)64 << 10)
+/* Regions the allocator can hold (at least 64 GiB of metadata, or 1 GiB
+ * under an address-space limit); past that, meta_alloc fails with ENOMEM. */
+#define META_REGIONS 1024
+/* A free stack's first capacity, in entries. */
+#define META_STACK_MIN 512
 
-struct meta_free_block {
-  struct meta_free_block *next;
+struct meta_region {
+  char *start, *limit;   /* usable bytes (guard pages on each side) */
+  char *end;             /* end of what was handed out, once the region is left */
+  uint16_t *live;        /* per page: live blocks touching it (own mapping) */
+  uint64_t *clean;       /* per page: 1 = purged and not reused since */
+  size_t pages;
+};
+
+struct meta_stack {
+  void **items;  /* own mapping */
+  size_t count, cap;
 };
 
 /* All fields protected by meta_state.lock. */
@@ -31,21 +51,42 @@ static struct {
   char *limit;     /* end of the usable part (a guard page follows) */
   size_t mapped;
   size_t next_region;  /* usable size of the next region to try */
-  struct meta_free_block *free[META_CLASSES];
+  size_t nregions;
+  size_t pending;      /* pages whose live count fell to 0 since the last purge */
+  struct meta_region regions[META_REGIONS];
+  struct meta_stack free[META_CLASSES];
 } meta_state = {.lock = HS_LOCK_INIT, .next_region = META_REGION_MIN};
 
 /* Start a new region: [guard page][usable][guard page], all PROT_NONE until
- * committed. The old region's tail is abandoned (at most one step). */
+ * committed, with its page counts. The old region's tail is abandoned (at
+ * most one step). */
 static int meta_new_region(size_t need) {
+  if (meta_state.nregions == META_REGIONS) return -1;
+  if (meta_state.nregions) meta_state.regions[meta_state.nregions - 1].end = meta_state.cur;
   need = HS_ALIGN_UP(need, META_COMMIT_STEP);
   size_t want = os_address_space_limited() ? META_REGION_MIN : meta_state.next_region;
   size_t usable = want > need ? want : need;
   for (;;) {
     char *base = os_reserve(usable + 2 * HS_PAGE, HS_PAGE);
     if (base) {
-      meta_state.cur = base + HS_PAGE;
+      size_t pages = usable >> HS_PAGE_SHIFT;
+      size_t side = HS_ALIGN_UP(pages * sizeof(uint16_t) + (pages + 63) / 64 * sizeof(uint64_t), HS_PAGE);
+      char *counts = os_map(side);
+      if (!counts) {
+        os_release(base, usable + 2 * HS_PAGE);
+        return -1;
+      }
+      struct meta_region *r = &meta_state.regions[meta_state.nregions++];
+      r->start = base + HS_PAGE;
+      r->limit = r->start + usable;
+      r->end = r->start;
+      r->live = (uint16_t *)counts;
+      r->clean = (uint64_t *)(counts + pages * sizeof(uint16_t));
+      r->pages = pages;
+      meta_state.mapped += side;
+      meta_state.cur = r->start;
       meta_state.committed = meta_state.cur;
-      meta_state.limit = meta_state.cur + usable;
+      meta_state.limit = r->limit;
       meta_state.next_region = usable < META_REGION_MAX ? usable * 2 : META_REGION_MAX;
       return 0;
     }
@@ -71,6 +112,46 @@ static void *meta_bump(size_t size) {
   return p;
 }
 
+static struct meta_region *region_of(const void *p) {
+  for (size_t i = meta_state.nregions; i-- > 0;) {
+    struct meta_region *r = &meta_state.regions[i];
+    if ((const char *)p >= r->start && (const char *)p < r->limit) return r;
+  }
+  os_fatal("internal error: metadata block outside every region");
+}
+
+/* Count block [p, p+size) live (+1) or free (-1) on every page it touches. */
+static void count_pages(void *p, size_t size, int delta) {
+  struct meta_region *r = region_of(p);
+  size_t first = (size_t)((char *)p - r->start) >> HS_PAGE_SHIFT;
+  size_t last = (size_t)((char *)p + size - 1 - r->start) >> HS_PAGE_SHIFT;
+  for (size_t i = first; i <= last; i++) {
+    if (delta > 0) {
+      r->live[i]++;
+      r->clean[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    } else if (--r->live[i] == 0) {
+      meta_state.pending++;
+    }
+  }
+}
+
+static bool stack_push(struct meta_stack *st, void *p) {
+  if (st->count == st->cap) {
+    size_t cap = st->cap ? st->cap * 2 : META_STACK_MIN;
+    void **items = os_map(cap * sizeof(void *));
+    if (!items) return false;
+    if (st->items) {
+      memcpy(items, st->items, st->count * sizeof(void *));
+      os_release(st->items, st->cap * sizeof(void *));
+    }
+    meta_state.mapped += (cap - st->cap) * sizeof(void *);
+    st->items = items;
+    st->cap = cap;
+  }
+  st->items[st->count++] = p;
+  return true;
+}
+
 /* A block of `size` rounded up to the grain; *recycled says whether it may
  * hold old data (fresh pages are zero). NULL + ENOMEM. */
 static void *meta_take(size_t size, bool *recycled) {
@@ -80,18 +161,18 @@ static void *meta_take(size_t size, bool *recycled) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t cls = size / META_GRAIN;
+  struct meta_stack *st = &meta_state.free[size / META_GRAIN];
   hs_lock_acquire(&meta_state.lock);
-  struct meta_free_block *b = meta_state.free[cls];
   void *p;
-  if (b) {
-    meta_state.free[cls] = b->next;
-    p = b;
+  if (st->count) {
+    p = st->items[--st->count];
+    *recycled = true;
   } else {
     p = meta_bump(size);
   }
+  if (p) count_pages(p, size, +1);
   hs_lock_release(&meta_state.lock);
-  *recycled = b != NULL;
+  if (!p) errno = ENOMEM;
   return p;
 }
 
@@ -110,12 +191,39 @@ void *meta_alloc(size_t size) {
 void meta_free(void *p, size_t size) {
   if (!p) return;
   size = HS_ALIGN_UP(size, META_GRAIN);
-  size_t cls = size / META_GRAIN;
-  struct meta_free_block *b = p;
   hs_lock_acquire(&meta_state.lock);
-  b->next = meta_state.free[cls];
-  meta_state.free[cls] = b;
+  count_pages(p, size, -1);
+  /* No room to remember it: the block is lost, its pages still counted free. */
+  (void)stack_push(&meta_state.free[size / META_GRAIN], p);
   hs_lock_release(&meta_state.lock);
+}
+
+size_t meta_purge(void) {
+  size_t bytes = 0;
+  if (!__atomic_load_n(&meta_state.pending, __ATOMIC_RELAXED)) return 0;
+  hs_lock_acquire(&meta_state.lock);
+  meta_state.pending = 0;
+  for (size_t k = 0; k < meta_state.nregions; k++) {
+    struct meta_region *r = &meta_state.regions[k];
+    /* Only pages below the bump pointer were ever handed out. */
+    char *end = k + 1 == meta_state.nregions ? meta_state.cur : r->end;
+    size_t used = (size_t)(end - r->start) >> HS_PAGE_SHIFT, run = 0;
+    for (size_t i = 0; i <= used; i++) {
+      bool idle = i < used && r->live[i] == 0 && !((r->clean[i >> 6] >> (i & 63)) & 1);
+      if (idle) {
+        r->clean[i >> 6] |= (uint64_t)1 << (i & 63);
+        run++;
+        continue;
+      }
+      if (run) {
+        os_purge(r->start + ((i - run) << HS_PAGE_SHIFT), run << HS_PAGE_SHIFT);
+        bytes += run << HS_PAGE_SHIFT;
+        run = 0;
+      }
+    }
+  }
+  hs_lock_release(&meta_state.lock);
+  return bytes;
 }
 
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }

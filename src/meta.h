@@ -2,8 +2,10 @@
  *
  * Descriptors of chunks, slabs, thread caches and huge mappings live here,
  * in regions mapped apart from user data with a guard page at each end, so
- * no allocator metadata ever shares a page with user data (DESIGN invariant
- * 1). Works before anything else is initialised: it needs only os. */
+ * no allocator metadata ever shares a page with user data and a forked
+ * child that only reads its heap keeps sharing it. Works before anything
+ * else is initialised: it needs only os. Pages whose blocks are all freed
+ * go back to the kernel when the purge layer asks (meta_purge). */
 #ifndef HS_META_H
 #define HS_META_H
 
@@ -20,6 +22,11 @@ void *meta_alloc_uninit(size_t size);
 
 /* Give back a block from meta_alloc of the same `size`. */
 void meta_free(void *p, size_t size);
+
+/* Give back the pages of metadata that no live block touches any more
+ * (MADV_DONTNEED). Returns bytes given back; cheap when nothing was freed
+ * since the last call. */
+size_t meta_purge(void);
 
 /* Bytes of metadata mapped (for stats). */
 size_t meta_mapped_bytes(void);

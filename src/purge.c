@@ -5,16 +5,17 @@
 #include "arena.h"
 #include "config.h"
 #include "huge.h"
+#include "meta.h"
 #include "os.h"
 
 /* Decay passes per decay period: a page goes back between decay_ms and
  * decay_ms * (1 + 1/PURGE_PASSES_PER_DECAY) after it went dirty. */
 #define PURGE_PASSES_PER_DECAY 4
-/* An arena holds "excess" dirty memory above this many pages (8 MiB) and
- * above its pages in use; then it keeps an eighth of what is in use, at
- * least PURGE_KEEP_MIN pages (2 MiB). */
-#define PURGE_EXCESS_MIN ((size_t)2048)
-#define PURGE_KEEP_MIN ((size_t)512)
+/* An arena holds "excess" dirty memory above this many pages (2 MiB) and
+ * above a quarter of its pages in use; then it keeps an eighth of what is
+ * in use, at least PURGE_KEEP_MIN pages (1 MiB). */
+#define PURGE_EXCESS_MIN ((size_t)512)
+#define PURGE_KEEP_MIN ((size_t)256)
 /* The background thread's longest sleep, when decay is at once or long. */
 #define PURGE_THREAD_MAX_SLEEP_MS 1000
 
@@ -36,7 +37,7 @@ static size_t load(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED
 static size_t purge_arena(struct arena *a, uint64_t now) {
   size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
   size_t used = total > free ? total - free : 0;
-  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used;
+  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used / 4;
   size_t keep = used / 8 > PURGE_KEEP_MIN ? used / 8 : PURGE_KEEP_MIN;
   struct arena_purge_request req = {
       .dirty_before_ms = now >= (uint64_t)hs_conf.decay_ms ? now - (uint64_t)hs_conf.decay_ms + 1 : 0,
@@ -48,7 +49,9 @@ static size_t purge_arena(struct arena *a, uint64_t now) {
       .lazy = hs_conf.purge_lazy,
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
-  return arena_purge(a, &req);
+  size_t bytes = arena_purge(a, &req);
+  /* Descriptors of the slabs and chunks just released. */
+  return bytes + meta_purge();
 }
 
 static void *background_main(void *arg);
@@ -70,7 +73,7 @@ static void on_arena_release(struct arena *a) {
   size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
   size_t used = total > free ? total - free : 0;
   uint64_t now = os_now_ms();
-  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used;
+  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used / 4;
   uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
   if (!excess && now < due) return;
   __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
@@ -128,7 +131,7 @@ size_t purge_trim(void) {
   };
   size_t bytes = huge_trim();
   for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
-  return bytes;
+  return bytes + meta_purge();
 }
 
 size_t purge_for_memory(void) {

@@ -17,6 +17,7 @@ void stats_collect(struct hs_stats *out) {
   out->large_bytes = a.large_bytes;
   out->large_count = a.large_count;
   out->chunk_bytes = a.chunk_bytes;
+  out->dirty_bytes = arena_dirty_bytes();
   out->slabs = a.slabs;
   huge_stats(&out->huge_count, &out->huge_bytes, &out->cached_huge_bytes, &out->huge_peak_count,
              &out->huge_peak_bytes);

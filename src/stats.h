@@ -15,6 +15,7 @@
   X(huge_peak_count, "most huge mappings live at once")                         \
   X(huge_peak_bytes, "most bytes in huge mappings at once")                     \
   X(chunk_bytes, "bytes of chunks owned by arenas")                             \
+  X(dirty_bytes, "of those, bytes free but still resident (given back after decay_ms)") \
   X(cached_chunk_bytes, "bytes of purged chunks kept for reuse")                \
   X(cached_huge_bytes, "bytes of freed huge mappings kept for reuse")           \
   X(slabs, "slabs and page runs")                                               \
