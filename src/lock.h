@@ -3,7 +3,7 @@
  * A plain pthread mutex, except that while fork() holds every allocator lock
  * (between the prepare and parent/child handlers in fork.c), the forking
  * thread itself passes straight through: an atfork handler registered before
- * ours runs after our prepare handler and may allocate (CONFORMANCE A1.8 #53).
+ * ours runs after our prepare handler and may allocate (test/fork/atfork.c).
  * Only slow paths lock, so the extra check costs nothing on the fast path. */
 #ifndef HS_LOCK_H
 #define HS_LOCK_H

@@ -1,19 +1,19 @@
-/* A1.4 #25, #27: alignment sweep and randomised aligned/calloc mixes.
+/* Alignment sweep and randomised aligned/calloc mixes.
  *
- * #25 For every alignment a = 8 .. 2^23 and sizes 0 .. 3a in coarse steps,
- *     4 allocations are kept live at once (posix_memalign, aligned_alloc,
- *     memalign in turn): each is aligned, has usable >= size, is written
- *     (every page of it) and keeps its pattern while the others are written,
- *     and the 4 do not overlap.  malloc_trim(0) between alignments, so
- *     purged memory is reused.  Then memalign over every power-of-two
- *     alignment up to 0x10000 with sizes up to 0x10000.
- * #27 Random mixes of aligned_alloc (power-of-two alignments, mostly small,
- *     some up to 2 MiB), calloc (checked zero), malloc and free: in one
- *     thread, in 4 threads with private sets, and with cross-thread frees
- *     through a shared table that threads swap blocks in and out of
- *     atomically, so most blocks are freed by a thread that did not
- *     allocate them.  Every block carries a pattern derived from a seed that
- *     is checked before it is freed; corruption anywhere fails the test.
+ * - For every alignment a = 8 .. 2^23 and sizes 0 .. 3a in coarse steps,
+ *   4 allocations are kept live at once (posix_memalign, aligned_alloc,
+ *   memalign in turn): each is aligned, has usable >= size, is written
+ *   (every page of it) and keeps its pattern while the others are written,
+ *   and the 4 do not overlap.  malloc_trim(0) between alignments, so
+ *   purged memory is reused.  Then memalign over every power-of-two
+ *   alignment up to 0x10000 with sizes up to 0x10000.
+ * - Random mixes of aligned_alloc (power-of-two alignments, mostly small,
+ *   some up to 2 MiB), calloc (checked zero), malloc and free: in one
+ *   thread, in 4 threads with private sets, and with cross-thread frees
+ *   through a shared table that threads swap blocks in and out of
+ *   atomically, so most blocks are freed by a thread that did not
+ *   allocate them.  Every block carries a pattern derived from a seed that
+ *   is checked before it is freed; corruption anywhere fails the test.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -65,7 +65,7 @@ static void *aligned_via(int api, size_t a, size_t n) {
   return p;
 }
 
-static void test_sweep(void) { /* #25 */
+static void test_sweep(void) {
   for (size_t a = 8; a <= ((size_t)1 << 23); a <<= 1) {
     size_t step = a / 3 > 1 ? a / 3 : 1;
     int api = 0;
@@ -100,7 +100,7 @@ static void test_sweep(void) { /* #25 */
     }
 }
 
-/* ---- #27: random mixes ---- */
+/* ---- random mixes ---- */
 
 /* A live block in a private table. */
 struct live {
@@ -239,7 +239,7 @@ static void run_threads(void *(*fn)(void *), int nthreads, int ops, uint64_t see
   for (int i = 0; i < nthreads; i++) CHECK(pthread_join(t[i], NULL) == 0);
 }
 
-static void test_random(void) { /* #27 */
+static void test_random(void) {
   struct worker_arg one = {0xa11ce, 30000};
   private_mix(&one);
   run_threads(private_mix, 4, 12000, 0xb0b);

@@ -1,27 +1,27 @@
-/* A1.4 #20 .. #24, #26: the aligned family, with glibc's exact rules.
+/* The aligned family, with glibc's exact rules.
  *
- * #20 posix_memalign: every power-of-two multiple of sizeof(void*) works
- *     with any size; 0, 1, 2, 4, 3, 0x300, SIZE_MAX, 3*sizeof(void*) and
- *     2^k+1 give EINVAL without writing *memptr or touching errno; OOM gives
- *     ENOMEM without writing *memptr and sets errno = ENOMEM (glibc).
- * #21 aligned_alloc: any power of two >= 1 with any size (the size need not
- *     be a multiple, C17 DR 460); a == 0, non-powers of two (3, 24, 65,
- *     4097) give NULL/EINVAL; SIZE_MAX/2+1 gives NULL (EINVAL or ENOMEM).
- *     glibc < 2.38 treats aligned_alloc as memalign, so the EINVAL checks run
- *     only against hugeslab or glibc >= 2.38.
- * #22 memalign: alignments <= 16 (0 included) act like malloc; non-powers of
- *     two round up to the next power of two; a > SIZE_MAX/2+1 gives
- *     NULL/EINVAL; memalign(page, -page) gives NULL/ENOMEM (BZ 15857).
- * #23 valloc: page-aligned, usable >= n; valloc(-1), valloc(-page) give
- *     NULL/ENOMEM (BZ 15856).
- * #24 pvalloc: page-aligned, and the size rounded up to whole pages is
- *     usable and writable (pvalloc(100) gives at least a page);
- *     pvalloc(-page), pvalloc(-1), pvalloc(SIZE_MAX - page + 2) give
- *     NULL/ENOMEM (BZ 15855: the rounding must be overflow-checked).
- * #26 alignments of 2 MiB and above (2 .. 64 MiB) with sizes from 1 byte to
- *     2x the alignment, all kept live at once: aligned, writable over the
- *     usable size, no overlap; aligned_alloc(2, 1 MiB) works; calloc after
- *     those big aligned blocks were dirtied and freed is zero.
+ * - posix_memalign: every power-of-two multiple of sizeof(void*) works
+ *   with any size; 0, 1, 2, 4, 3, 0x300, SIZE_MAX, 3*sizeof(void*) and
+ *   2^k+1 give EINVAL without writing *memptr or touching errno; OOM gives
+ *   ENOMEM without writing *memptr and sets errno = ENOMEM (glibc).
+ * - aligned_alloc: any power of two >= 1 with any size (the size need not
+ *   be a multiple, C17 DR 460); a == 0, non-powers of two (3, 24, 65,
+ *   4097) give NULL/EINVAL; SIZE_MAX/2+1 gives NULL (EINVAL or ENOMEM).
+ *   glibc < 2.38 treats aligned_alloc as memalign, so the EINVAL checks run
+ *   only against hugeslab or glibc >= 2.38.
+ * - memalign: alignments <= 16 (0 included) act like malloc; non-powers of
+ *   two round up to the next power of two; a > SIZE_MAX/2+1 gives
+ *   NULL/EINVAL; memalign(page, -page) gives NULL/ENOMEM (BZ 15857).
+ * - valloc: page-aligned, usable >= n; valloc(-1), valloc(-page) give
+ *   NULL/ENOMEM (BZ 15856).
+ * - pvalloc: page-aligned, and the size rounded up to whole pages is
+ *   usable and writable (pvalloc(100) gives at least a page);
+ *   pvalloc(-page), pvalloc(-1), pvalloc(SIZE_MAX - page + 2) give
+ *   NULL/ENOMEM (BZ 15855: the rounding must be overflow-checked).
+ * - alignments of 2 MiB and above (2 .. 64 MiB) with sizes from 1 byte to
+ *   2x the alignment, all kept live at once: aligned, writable over the
+ *   usable size, no overlap; aligned_alloc(2, 1 MiB) works; calloc after
+ *   those big aligned blocks were dirtied and freed is zero.
  * Every successful block is filled with its own pattern over its usable size
  * and verified before free.
  */
@@ -72,7 +72,7 @@ static void check_block(void *p, size_t align, size_t min_usable, const char *wh
 static const size_t test_sizes[] = {0, 1, 7, 16, 17, 100, 1000, 4095, 4096, 4097, 40000, 300000, 1100000};
 #define NSIZES (sizeof test_sizes / sizeof test_sizes[0])
 
-static void test_posix_memalign(void) { /* #20 */
+static void test_posix_memalign(void) {
   for (size_t a = sizeof(void *); a <= ((size_t)4 << 20); a <<= 1)
     for (size_t i = 0; i < NSIZES; i++) {
       void *p = NULL;
@@ -113,7 +113,7 @@ static void expect_null(void *p, int want_errno, const char *what, size_t a, siz
   CHECK_MSG(e == want_errno, "%s(%#zx, %#zx): errno %d, want %d", what, a, n, e, want_errno);
 }
 
-static void test_aligned_alloc(void) { /* #21 */
+static void test_aligned_alloc(void) {
   for (size_t a = 1; a <= ((size_t)4 << 20); a <<= 1)
     for (size_t i = 0; i < NSIZES; i++)
       check_block(aligned_alloc(a, test_sizes[i]), a, test_sizes[i], "aligned_alloc", a, test_sizes[i]);
@@ -145,7 +145,7 @@ static size_t next_pow2(size_t a) {
   return r;
 }
 
-static void test_memalign(void) { /* #22 */
+static void test_memalign(void) {
   /* Alignments <= 16, zero included, are plain malloc. */
   for (size_t a = 0; a <= 16; a++)
     for (size_t i = 0; i < NSIZES; i++)
@@ -173,7 +173,7 @@ static void test_memalign(void) { /* #22 */
   expect_null(memalign(2 * MiB, test_opaque_size(0 - 2 * MiB)), ENOMEM, "memalign", 2 * MiB, 0 - 2 * MiB);
 }
 
-static void test_valloc(void) { /* #23 */
+static void test_valloc(void) {
   for (size_t i = 0; i < NSIZES; i++)
     check_block(valloc(test_sizes[i]), page, test_sizes[i], "valloc", 0, test_sizes[i]);
   static const size_t bad[] = {SIZE_MAX, 0, (size_t)PTRDIFF_MAX + 1, 0};
@@ -187,7 +187,7 @@ static void test_valloc(void) { /* #23 */
   }
 }
 
-static void test_pvalloc(void) { /* #24 */
+static void test_pvalloc(void) {
   for (size_t i = 0; i < NSIZES; i++) {
     size_t n = test_sizes[i];
     size_t rounded = (n + page - 1) & ~(page - 1);
@@ -206,7 +206,7 @@ static void test_pvalloc(void) { /* #24 */
   }
 }
 
-static void test_huge_alignments(void) { /* #26 */
+static void test_huge_alignments(void) {
   enum { MAXLIVE = 128 };
   unsigned char *live[MAXLIVE];
   size_t usable[MAXLIVE];

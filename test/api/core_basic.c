@@ -1,19 +1,19 @@
-/* A1.1 #1, #2, #3: free and errno, alignment of plain malloc.
+/* free and errno, alignment of plain malloc.
  *
- * #1  free(NULL) is a no-op that leaves errno alone, whatever errno held.
- * #2  free(p) leaves errno alone on every path: small (slab) blocks, large
- *     blocks (page runs up to 1 MiB), huge blocks (their own mapping above
- *     1 MiB), frees that overflow the thread cache and flush it to the arena,
- *     and frees after many large blocks went back (so purging may run inside
- *     free).  Then the same again while the process is at vm.max_map_count:
- *     every mmap/mprotect/munmap that would add a mapping fails with ENOMEM,
- *     and free must still keep errno (a failing syscall inside free is the
- *     classic way errno leaks out).  malloc in that state must give either a
- *     usable block or NULL with ENOMEM.
- * #3  every malloc(n) result is aligned to 16 (alignof(max_align_t) on
- *     x86-64 and aarch64): the glibc sizes 2, 8, 13, 16, 23, 43, 123, every
- *     size up to 4 KiB and sizes up to the huge path, all kept live so each
- *     result is a distinct block.
+ * - free(NULL) is a no-op that leaves errno alone, whatever errno held.
+ * - free(p) leaves errno alone on every path: small (slab) blocks, large
+ *   blocks (page runs up to 1 MiB), huge blocks (their own mapping above
+ *   1 MiB), frees that overflow the thread cache and flush it to the arena,
+ *   and frees after many large blocks went back (so purging may run inside
+ *   free).  Then the same again while the process is at vm.max_map_count:
+ *   every mmap/mprotect/munmap that would add a mapping fails with ENOMEM,
+ *   and free must still keep errno (a failing syscall inside free is the
+ *   classic way errno leaks out).  malloc in that state must give either a
+ *   usable block or NULL with ENOMEM.
+ * - every malloc(n) result is aligned to 16 (alignof(max_align_t) on
+ *   x86-64 and aarch64): the glibc sizes 2, 8, 13, 16, 23, 43, 123, every
+ *   size up to 4 KiB and sizes up to the huge path, all kept live so each
+ *   result is a distinct block.
  */
 #include <malloc.h>
 #include <stdalign.h>
@@ -75,7 +75,7 @@ static void *xmalloc(size_t n) {
   return p;
 }
 
-static void test_free_null(void) { /* #1 */
+static void test_free_null(void) {
   for (size_t k = 0; k < NSENT; k++) free_keeps_errno(NULL, 0, (int)k);
 }
 
@@ -87,7 +87,7 @@ static const size_t path_sizes[] = {
 };
 #define NPATH (sizeof path_sizes / sizeof path_sizes[0])
 
-static void test_free_paths(void) { /* #2 */
+static void test_free_paths(void) {
   /* One block at a time: the block goes to the thread cache or is unmapped. */
   for (int round = 0; round < 3; round++)
     for (size_t i = 0; i < NPATH; i++) {
@@ -119,9 +119,10 @@ static void test_free_paths(void) { /* #2 */
   }
 }
 
-/* #2 under vm.max_map_count exhaustion.  A PROT_NONE reservation is split
- * by mprotect'ing every other page until the kernel refuses with ENOMEM; at
- * that point no new mapping can be created and no existing one split. */
+/* free keeps errno under vm.max_map_count exhaustion.  A PROT_NONE
+ * reservation is split by mprotect'ing every other page until the kernel
+ * refuses with ENOMEM; at that point no new mapping can be created and no
+ * existing one split. */
 static void test_free_at_map_limit(void) {
   long maxmap = 0;
   FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
@@ -182,7 +183,7 @@ static void test_free_at_map_limit(void) {
   for (size_t i = 0; i < NPATH; i++) free_keeps_errno(xmalloc(path_sizes[i]), path_sizes[i], (int)i);
 }
 
-static void test_malloc_alignment(void) { /* #3 */
+static void test_malloc_alignment(void) {
   static const size_t glibc_sizes[] = {2, 8, 13, 16, 23, 43, 123};
   enum { NLIVE = 4097 + 40 };
   static void *live[NLIVE];

@@ -1,23 +1,23 @@
-/* A1.1 #4, #5, #6 and A1.3 #15: calloc.
+/* calloc: zeroing, degenerate and overflowing requests.
  *
- * #4  calloc zeroes every byte, also when the block is a recycled one: every
- *     block is filled with 0xff over its whole usable size before it is
- *     freed, so a calloc that trusts a freed block to be zero is caught.
- *     Fixed element sizes 5, 6, 15, 17, 31, 96 (50000 blocks of each, twice,
- *     so the second pass runs on the first pass's dirty blocks), then a random
- *     mix of sizes and element counts with blocks freed in random order.
- * #5  calloc(0,0), calloc(0,UINT_MAX), calloc(UINT_MAX,0), calloc(0,~0),
- *     calloc(~0,0), calloc(1,0), calloc(0,1) give distinct, freeable,
- *     non-NULL pointers.
- * #6  large calloc after recycling: big blocks (64 KiB .. 4 MiB and the
- *     sizes around 2 MiB, then 2^k and 2^k +- 16) are dirtied with 0xff and
- *     freed, then calloc'd again and must be zero.  Rounds alternate with and
- *     without malloc_trim(0), so both "freed but still resident" memory and
- *     purged (MADV_DONTNEED/MADV_FREE) memory are handed out again.
- * #15 calloc whose n*m overflows is NULL with ENOMEM: (SIZE_MAX,2),
- *     (SIZE_MAX,SIZE_MAX), (LONG_MAX+1,2), (&fn,SIZE_MAX/1000), and products
- *     just above SIZE_MAX, where rounding after a wrapped multiply would give
- *     a small block.
+ * - calloc zeroes every byte, also when the block is a recycled one: every
+ *   block is filled with 0xff over its whole usable size before it is
+ *   freed, so a calloc that trusts a freed block to be zero is caught.
+ *   Fixed element sizes 5, 6, 15, 17, 31, 96 (50000 blocks of each, twice,
+ *   so the second pass runs on the first pass's dirty blocks), then a random
+ *   mix of sizes and element counts with blocks freed in random order.
+ * - calloc(0,0), calloc(0,UINT_MAX), calloc(UINT_MAX,0), calloc(0,~0),
+ *   calloc(~0,0), calloc(1,0), calloc(0,1) give distinct, freeable,
+ *   non-NULL pointers.
+ * - large calloc after recycling: big blocks (64 KiB .. 4 MiB and the
+ *   sizes around 2 MiB, then 2^k and 2^k +- 16) are dirtied with 0xff and
+ *   freed, then calloc'd again and must be zero.  Rounds alternate with and
+ *   without malloc_trim(0), so both "freed but still resident" memory and
+ *   purged (MADV_DONTNEED/MADV_FREE) memory are handed out again.
+ * - calloc whose n*m overflows is NULL with ENOMEM: (SIZE_MAX,2),
+ *   (SIZE_MAX,SIZE_MAX), (LONG_MAX+1,2), (&fn,SIZE_MAX/1000), and products
+ *   just above SIZE_MAX, where rounding after a wrapped multiply would give
+ *   a small block.
  */
 #include <limits.h>
 #include <malloc.h>
@@ -55,7 +55,7 @@ static void *xcalloc(size_t a, size_t b) {
   return p;
 }
 
-static void test_fixed(void) { /* #4, fixed sizes */
+static void test_fixed(void) { /* zeroing recycled blocks, fixed sizes */
   enum { N = 50000 };
   static void *ptrs[N];
   static const size_t sizes[] = {5, 6, 15, 17, 31, 96};
@@ -73,7 +73,7 @@ static void test_fixed(void) { /* #4, fixed sizes */
   }
 }
 
-static void test_random(void) { /* #4, random */
+static void test_random(void) { /* zeroing recycled blocks, random sizes */
   enum { SLOTS = 1024, OPS = 60000 };
   static void *slot[SLOTS];
   uint64_t rng = 0x4ca110c;
@@ -95,7 +95,7 @@ static void test_random(void) { /* #4, random */
     if (slot[i]) dirty_and_free(slot[i]);
 }
 
-static void test_degenerate(void) { /* #5 */
+static void test_degenerate(void) {
   static const size_t args[][2] = {
     {0, 0}, {0, UINT_MAX}, {UINT_MAX, 0}, {0, SIZE_MAX}, {SIZE_MAX, 0}, {1, 0}, {0, 1},
   };
@@ -110,7 +110,8 @@ static void test_degenerate(void) { /* #5 */
   for (size_t i = 0; i < N; i++) free(p[i]);
 }
 
-/* #6: dirty big blocks, free them, calloc the same sizes: zero. */
+/* Large calloc after recycling: dirty big blocks, free them, calloc the
+ * same sizes: zero. */
 static void recycle_round(const size_t *sizes, size_t n, int trim) {
   void *p[64];
   CHECK(n <= 64);
@@ -149,7 +150,7 @@ static void test_large_recycled(void) {
 
 static void fn(void) {}
 
-static void expect_overflow(size_t a, size_t b) { /* #15 */
+static void expect_overflow(size_t a, size_t b) {
   errno = 0;
   void *p = calloc(a, b);
   CHECK_MSG(p == NULL, "calloc(%zu, %zu) = %p, want NULL", a, b, p);

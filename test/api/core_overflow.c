@@ -1,23 +1,23 @@
-/* A1.3 #12, #16, #17, #18, #19: impossible sizes and size-class boundaries.
+/* Impossible sizes and size-class boundaries.
  *
- * #12 malloc(SIZE_MAX), malloc(-512 KiB) and other sizes just below
- *     SIZE_MAX that wrap when a header, a page or a huge page is added: NULL
- *     with ENOMEM.
- * #16 malloc(PTRDIFF_MAX + 1) is NULL with ENOMEM.
- * #17 reallocarray(p, SIZE_MAX-1, SIZE_MAX-1) and other overflowing
- *     products are NULL with ENOMEM (glibc's choice, not EOVERFLOW); p keeps
- *     its contents and stays usable.  A non-overflowing reallocarray works.
- * #18 realloc(p, SIZE_MAX), realloc(p, PTRDIFF_MAX + 1), realloc(p, -4096),
- *     realloc(p, -2 MiB) give NULL with ENOMEM; p is untouched and freeable.
- *     p is a small, a large (page run) and a huge block in turn.
- * #19 sizes at the edges of hugeslab's size ranges: 4 KiB, 32 KiB (largest
- *     slab class), 64 KiB, 1 MiB (largest page run), 2 MiB (huge page),
- *     4 MiB, each -4096, -16, -1, 0, +1, +16, +4096.  Through malloc, calloc,
- *     realloc(NULL), aligned_alloc(4096) and posix_memalign(64): usable size
- *     >= request, result aligned, the whole usable size writable (a guard
- *     page placed by a rounding error faults), and all blocks of one edge
- *     live at once keep their own pattern (no overlap).  Then realloc walks
- *     each edge up and down keeping the contents.
+ * - malloc(SIZE_MAX), malloc(-512 KiB) and other sizes just below
+ *   SIZE_MAX that wrap when a header, a page or a huge page is added: NULL
+ *   with ENOMEM.
+ * - malloc(PTRDIFF_MAX + 1) is NULL with ENOMEM.
+ * - reallocarray(p, SIZE_MAX-1, SIZE_MAX-1) and other overflowing
+ *   products are NULL with ENOMEM (glibc's choice, not EOVERFLOW); p keeps
+ *   its contents and stays usable.  A non-overflowing reallocarray works.
+ * - realloc(p, SIZE_MAX), realloc(p, PTRDIFF_MAX + 1), realloc(p, -4096),
+ *   realloc(p, -2 MiB) give NULL with ENOMEM; p is untouched and freeable.
+ *   p is a small, a large (page run) and a huge block in turn.
+ * - sizes at the edges of hugeslab's size ranges: 4 KiB, 32 KiB (largest
+ *   slab class), 64 KiB, 1 MiB (largest page run), 2 MiB (huge page),
+ *   4 MiB, each -4096, -16, -1, 0, +1, +16, +4096.  Through malloc, calloc,
+ *   realloc(NULL), aligned_alloc(4096) and posix_memalign(64): usable size
+ *   >= request, result aligned, the whole usable size writable (a guard
+ *   page placed by a rounding error faults), and all blocks of one edge
+ *   live at once keep their own pattern (no overlap).  Then realloc walks
+ *   each edge up and down keeping the contents.
  */
 #include <malloc.h>
 #include <stdint.h>
@@ -32,7 +32,7 @@
 static unsigned char pat(uintptr_t seed, size_t i) { return (unsigned char)(seed * 131u + i * 17u + (i >> 12)); }
 
 /* Fills [p, p+n) with a pattern keyed by seed.  Every byte is written: the
- * point of #19 is that the whole usable size is really there. */
+ * point of the boundary test is that the whole usable size is really there. */
 static void fill(unsigned char *p, size_t n, uintptr_t seed) {
   for (size_t i = 0; i < n; i++) p[i] = pat(seed, i);
 }
@@ -48,7 +48,7 @@ static void expect_enomem(void *r, const char *call, size_t size) {
   CHECK_MSG(e == ENOMEM, "%s(%#zx): errno %d, want ENOMEM", call, size, e);
 }
 
-static void test_malloc_impossible(void) { /* #12, #16 */
+static void test_malloc_impossible(void) {
   static const size_t sizes[] = {
     SIZE_MAX, (size_t)-512 * 1024, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX + 2,
     SIZE_MAX - 15, SIZE_MAX - 16, (size_t)-4096, (size_t)-4097, (size_t)-4095,
@@ -72,7 +72,7 @@ static unsigned char *patterned(size_t n, uintptr_t seed) {
   return p;
 }
 
-static void test_reallocarray(void) { /* #17 */
+static void test_reallocarray(void) {
   static const size_t nsz[] = {16, 100000, 3 * MiB};
   static const size_t bad[][2] = {
     {SIZE_MAX - 1, SIZE_MAX - 1}, {SIZE_MAX, 2}, {2, SIZE_MAX}, {(size_t)1 << 32, (size_t)1 << 32},
@@ -100,7 +100,7 @@ static void test_reallocarray(void) { /* #17 */
   }
 }
 
-static void test_realloc_impossible(void) { /* #18 */
+static void test_realloc_impossible(void) {
   static const size_t nsz[] = {1, 16, 200, 32 * KiB, 64 * KiB, MiB, MiB + 1, 3 * MiB};
   static const size_t bad[] = {
     SIZE_MAX, (size_t)PTRDIFF_MAX + 1, (size_t)-4096, (size_t)0 - 2 * MiB, (size_t)-512 * 1024, SIZE_MAX - 16,
@@ -148,7 +148,7 @@ static const long deltas[] = {-4096, -16, -1, 0, 1, 16, 4096};
 #define NEDGE (sizeof edges / sizeof edges[0])
 #define NDELTA (sizeof deltas / sizeof deltas[0])
 
-static void test_boundaries(void) { /* #19 */
+static void test_boundaries(void) {
   for (size_t e = 0; e < NEDGE; e++) {
     void *blk[NDELTA * NAPI];
     size_t usable[NDELTA * NAPI];

@@ -1,32 +1,32 @@
-/* A1.5 #28 .. #35: realloc.
+/* realloc.
  *
- * #28 realloc(NULL, n) acts as malloc(n): non-NULL, 16-aligned, usable >= n,
- *     writable; realloc(NULL, -1) and realloc(NULL, SIZE_MAX) give
- *     NULL/ENOMEM.
- * #29 realloc(NULL, 0) gives a live, distinct, freeable block (glibc).
- * #30 realloc(p, 0) with p != NULL frees p and returns NULL (glibc's
- *     REALLOC_ZERO_BYTES_FREES).  That p really is freed is shown by doing it
- *     many times: the address space (VmSize) must not grow by what a leak
- *     would take (200000 small blocks, 64 blocks of 16 MiB).
- * #31 contents survive: calloc(20) grown to 200 keeps 20 zero bytes;
- *     malloc(100) of 0xff shrunk to 16 keeps 16 0xff bytes; a block grown step
- *     by step from 16 bytes to 8 MiB and shrunk back to 1 byte keeps its
- *     pattern at every step.
- * #32 a failed realloc (a size no mapping can have, so the failure happens
- *     in the allocator's mapping path, not only in an up-front size check)
- *     returns NULL/ENOMEM and leaves the block's contents and liveness intact,
- *     for small, large and huge blocks.
- * #33 realloc(p, malloc_usable_size(p)) returns p, for every size 3 .. 256
- *     KiB in steps of 2 KiB (as glibc's tst-realloc) and for sizes into the
- *     huge range.
- * #34 a small change within the block's size class returns the same block:
- *     shrinking by 1 .. 15 bytes below the usable size (classes are 16-byte
- *     multiples, so the class cannot change), and for blocks of 64 KiB and
- *     more (page-granular) by up to 4095 bytes.
- * #35 realloc across size classes, small -> large -> huge -> small and back,
- *     keeps the contents; also on a thread other than the one that allocated
- *     the block (and with the result freed by yet another thread), and
- *     realloc(NULL) on the main thread followed by realloc on a new thread.
+ * - realloc(NULL, n) acts as malloc(n): non-NULL, 16-aligned, usable >= n,
+ *   writable; realloc(NULL, -1) and realloc(NULL, SIZE_MAX) give
+ *   NULL/ENOMEM.
+ * - realloc(NULL, 0) gives a live, distinct, freeable block (glibc).
+ * - realloc(p, 0) with p != NULL frees p and returns NULL (glibc's
+ *   REALLOC_ZERO_BYTES_FREES).  That p really is freed is shown by doing it
+ *   many times: the address space (VmSize) must not grow by what a leak
+ *   would take (200000 small blocks, 64 blocks of 16 MiB).
+ * - contents survive: calloc(20) grown to 200 keeps 20 zero bytes;
+ *   malloc(100) of 0xff shrunk to 16 keeps 16 0xff bytes; a block grown step
+ *   by step from 16 bytes to 8 MiB and shrunk back to 1 byte keeps its
+ *   pattern at every step.
+ * - a failed realloc (a size no mapping can have, so the failure happens
+ *   in the allocator's mapping path, not only in an up-front size check)
+ *   returns NULL/ENOMEM and leaves the block's contents and liveness intact,
+ *   for small, large and huge blocks.
+ * - realloc(p, malloc_usable_size(p)) returns p, for every size 3 .. 256
+ *   KiB in steps of 2 KiB (as glibc's tst-realloc) and for sizes into the
+ *   huge range.
+ * - a small change within the block's size class returns the same block:
+ *   shrinking by 1 .. 15 bytes below the usable size (classes are 16-byte
+ *   multiples, so the class cannot change), and for blocks of 64 KiB and
+ *   more (page-granular) by up to 4095 bytes.
+ * - realloc across size classes, small -> large -> huge -> small and back,
+ *   keeps the contents; also on a thread other than the one that allocated
+ *   the block (and with the result freed by yet another thread), and
+ *   realloc(NULL) on the main thread followed by realloc on a new thread.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -58,7 +58,7 @@ static void verify(const unsigned char *p, size_t n, size_t filled, uint64_t see
   if (n == filled && n) CHECK_MSG(p[n - 1] == pat(seed, n - 1), "%s: last byte wrong", what);
 }
 
-static void test_realloc_null(void) { /* #28, #29 */
+static void test_realloc_null(void) {
   static const size_t sizes[] = {1, 15, 16, 17, 100, 4096, 32768, 32769, 200000, MiB + 1, 5 * MiB};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     unsigned char *p = realloc(NULL, sizes[i]);
@@ -77,7 +77,7 @@ static void test_realloc_null(void) { /* #28, #29 */
     int e = errno;
     CHECK_MSG(p == NULL && e == ENOMEM, "realloc(NULL, %#zx) = %p errno %d", bad[i], p, e);
   }
-  /* #29 */
+  /* realloc(NULL, 0) */
   void *a = realloc(NULL, 0), *b = realloc(NULL, 0);
   CHECK_MSG(a != NULL && b != NULL, "realloc(NULL, 0) = NULL");
   CHECK(a != b);
@@ -85,7 +85,7 @@ static void test_realloc_null(void) { /* #28, #29 */
   free(b);
 }
 
-static void test_realloc_zero_frees(void) { /* #30 */
+static void test_realloc_zero_frees(void) {
   static const size_t sizes[] = {1, 64, 1000, 32768, 100000, MiB, 3 * MiB};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     unsigned char *p = malloc(sizes[i]);
@@ -120,7 +120,7 @@ static void test_realloc_zero_frees(void) { /* #30 */
   CHECK_MSG(grown < 256 * 1024, "VmSize grew by %ld KiB over 64 realloc(16 MiB block, 0): not freed?", grown);
 }
 
-static void test_contents(void) { /* #31 */
+static void test_contents(void) {
   unsigned char *p = calloc(20, 1);
   CHECK(p != NULL);
   unsigned char *q = realloc(p, 200);
@@ -167,7 +167,7 @@ static void test_contents(void) { /* #31 */
   free(p);
 }
 
-static void test_failed_realloc(void) { /* #32 */
+static void test_failed_realloc(void) {
   static const size_t sizes[] = {16, 500, 20000, 300000, 2 * MiB, 5 * MiB};
   static const size_t bad[] = {(size_t)PTRDIFF_MAX, (size_t)1 << 62, (size_t)PTRDIFF_MAX - 8192,
                                ((size_t)1 << 62) + 1};
@@ -200,7 +200,7 @@ static void expect_in_place(unsigned char *p, size_t n, size_t u, uint64_t seed,
   verify(q, n, u, seed, what);
 }
 
-static void test_in_place(void) { /* #33, #34 */
+static void test_in_place(void) {
   size_t sizes[256];
   size_t ns = 0;
   for (size_t sz = 3; sz < 256 * KiB; sz += 2048) {
@@ -217,15 +217,16 @@ static void test_in_place(void) { /* #33, #34 */
     size_t u = malloc_usable_size(p);
     CHECK(u >= sizes[i]);
     fill(p, u, i);
-    expect_in_place(p, u, u, i, "grow to usable size"); /* #33 */
-    /* #34: shrink within the class */
+    expect_in_place(p, u, u, i, "grow to usable size");
+    /* shrink within the class */
     for (size_t k = 1; k < 16 && k < u; k++) expect_in_place(p, u - k, u, i, "shrink within class");
     if (u >= 64 * KiB) {
       static const size_t ks[] = {16, 100, 2048, 4095};
       for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++) expect_in_place(p, u - ks[j], u, i, "shrink within page");
     }
-    /* and back to whatever the block's usable size now is (#33 again; glibc
-     * may have split the block while shrinking, so that can be below u) */
+    /* and back to whatever the block's usable size now is, in place again
+     * (glibc may have split the block while shrinking, so that can be below
+     * u) */
     size_t u2 = malloc_usable_size(p);
     CHECK(u2 >= (u >= 64 * KiB ? u - 4095 : u > 15 ? u - 15 : 1));
     expect_in_place(p, u2, u, i, "regrow to usable size");
@@ -233,7 +234,7 @@ static void test_in_place(void) { /* #33, #34 */
   }
 }
 
-/* #35: a walk through the size ranges. */
+/* realloc across size classes: a walk through the size ranges. */
 static const size_t walk[] = {24, 3000, 32768, 40000, 600000, MiB, 3 * MiB, 9 * MiB, 100, 2 * MiB + 1, 16,
                               70000, 5 * MiB, 1, 33000, 31000};
 #define NWALK (sizeof walk / sizeof walk[0])
@@ -274,7 +275,7 @@ static void *free_thread(void *arg) {
   return NULL;
 }
 
-static void test_across_classes(void) { /* #35 */
+static void test_across_classes(void) {
   /* Same thread. */
   unsigned char *p = malloc(10);
   CHECK(p != NULL);

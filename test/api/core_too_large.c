@@ -1,4 +1,5 @@
-/* A1.3 #13, #14 (and #16, #18 for these sizes): impossibly large requests.
+/* Impossibly large requests through every API (after glibc's
+ * tst-malloc-too-large).
  *
  * Sizes: every size in (SIZE_MAX - 2^14, SIZE_MAX], every size in
  * [PTRDIFF_MAX + 1, PTRDIFF_MAX + 2^14], and (64-bit) every msbs << 50 and
@@ -6,20 +7,20 @@
  * space is capped at 2^50 bytes (RLIMIT_AS), so the sizes below PTRDIFF_MAX
  * cannot be satisfied either.
  *
- * #13 Each size goes through malloc, realloc, calloc(n, s/n), calloc(s/n, n)
- *     and reallocarray in both orders, for n = 1, 2, 4, 8.  Every call must
- *     give NULL with errno ENOMEM.  Right before each size a 16-byte block is
- *     malloc'd and freed, so a size computation that wraps (size + header,
- *     rounding to a class or a page, adding a guard page) and turns into a
- *     small request gets that recycled block back: caught.  The block being
- *     realloc'd carries a pattern that must survive the failed realloc, and
- *     it must stay freeable.
- * #14 The same sizes through memalign, aligned_alloc and posix_memalign for
- *     every power-of-two alignment from 1 until it wraps to 0, plus valloc
- *     and pvalloc: NULL and ENOMEM; posix_memalign returns ENOMEM (or EINVAL
- *     for alignments it rejects) and never writes *memptr; errno is
- *     ENOMEM after an ENOMEM and untouched after EINVAL (glibc).  For the sizes below PTRDIFF_MAX (which reach the kernel) every
- *     fourth alignment is tried, to keep the run short.
+ * - Each size goes through malloc, realloc, calloc(n, s/n), calloc(s/n, n)
+ *   and reallocarray in both orders, for n = 1, 2, 4, 8.  Every call must
+ *   give NULL with errno ENOMEM.  Right before each size a 16-byte block is
+ *   malloc'd and freed, so a size computation that wraps (size + header,
+ *   rounding to a class or a page, adding a guard page) and turns into a
+ *   small request gets that recycled block back: caught.  The block being
+ *   realloc'd carries a pattern that must survive the failed realloc, and
+ *   it must stay freeable.
+ * - The same sizes through memalign, aligned_alloc and posix_memalign for
+ *   every power-of-two alignment from 1 until it wraps to 0, plus valloc
+ *   and pvalloc: NULL and ENOMEM; posix_memalign returns ENOMEM (or EINVAL
+ *   for alignments it rejects) and never writes *memptr; errno is
+ *   ENOMEM after an ENOMEM and untouched after EINVAL (glibc).  For the sizes below PTRDIFF_MAX (which reach the kernel) every
+ *   fourth alignment is tried, to keep the run short.
  */
 #include <limits.h>
 #include <malloc.h>
@@ -70,7 +71,7 @@ static void release_victim(unsigned char *p, size_t size, const char *what) {
   free(p);
 }
 
-static void large_allocations(size_t size) { /* #13 */
+static void large_allocations(size_t size) {
   setup();
   EXPECT_NULL(malloc(size), size);
 
@@ -94,7 +95,7 @@ static void large_allocations(size_t size) { /* #13 */
   }
 }
 
-static void large_aligned_allocations(size_t size, int stride) { /* #14 */
+static void large_aligned_allocations(size_t size, int stride) {
   int k = 0;
   for (size_t align = 1; align != 0; align <<= 1, k++) {
     if (k % stride) continue;

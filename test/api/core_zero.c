@@ -1,20 +1,21 @@
-/* A1.2 #7, #8, #10, #11: zero-size requests.
+/* Zero-size requests.
  *
- * #7  malloc(0) is non-NULL, 16-aligned and freeable.
- * #8  live malloc(0) results are distinct, and no two live blocks overlap:
- *     1000 of them are kept live together with ordinary blocks.
- * #10 a live malloc(0) block is never handed out again: over 512 rounds of
- *     malloc/free of small sizes (0 .. 128 bytes, including malloc(64)), no
- *     new block may start inside a live zero-size block.
- * #11 aligned_alloc(8,0), posix_memalign(&p, sizeof(void*), 0),
- *     memalign(sizeof(void*), 0), valloc(0), pvalloc(0) succeed with a
- *     non-NULL pointer, correctly aligned, distinct while live; the same for
- *     every power-of-two alignment up to 4 MiB.  valloc(0)/pvalloc(0) are
- *     page-aligned.  hugeslab only: pvalloc(0) gives a whole page
- *     (usable >= page size), as CONFORMANCE.md #11 states; glibc 2.36 rounds
- *     0 to a tiny block, so that one check is skipped when testing glibc.
- * (#9, trapping reads/writes of malloc(0), is optional hardening that
- * hugeslab does not do, so it is not tested.)
+ * - malloc(0) is non-NULL, 16-aligned and freeable.
+ * - live malloc(0) results are distinct, and no two live blocks overlap:
+ *   1000 of them are kept live together with ordinary blocks.
+ * - a live malloc(0) block is never handed out again: over 512 rounds of
+ *   malloc/free of small sizes (0 .. 128 bytes, including malloc(64)), no
+ *   new block may start inside a live zero-size block.
+ * - aligned_alloc(8,0), posix_memalign(&p, sizeof(void*), 0),
+ *   memalign(sizeof(void*), 0), valloc(0), pvalloc(0) succeed with a
+ *   non-NULL pointer, correctly aligned, distinct while live; the same for
+ *   every power-of-two alignment up to 4 MiB.  valloc(0)/pvalloc(0) are
+ *   page-aligned.  hugeslab only: pvalloc(0) gives a whole page
+ *   (usable >= page size: hugeslab treats pvalloc(0) as a request for
+ *   one page); glibc 2.36 rounds 0 to a tiny block, so that one check is
+ *   skipped when testing glibc.
+ * (Trapping reads/writes of malloc(0) is optional hardening that hugeslab
+ * does not do, so it is not tested.)
  */
 #include <malloc.h>
 #include <stdint.h>
@@ -55,7 +56,7 @@ static void check_disjoint(void *const *p, size_t n) {
   free(s);
 }
 
-static void test_malloc_zero(void) { /* #7, #8 */
+static void test_malloc_zero(void) {
   enum { N = 1000 };
   static void *p[2 * N];
   for (size_t i = 0; i < N; i++) {
@@ -79,7 +80,7 @@ static void test_malloc_zero(void) { /* #7, #8 */
   }
 }
 
-static void test_no_reuse(void) { /* #10 */
+static void test_no_reuse(void) {
   enum { ZEROS = 8, ROUNDS = 512 };
   void *z[ZEROS];
   for (int i = 0; i < ZEROS; i++) {
@@ -115,7 +116,7 @@ static void test_no_reuse(void) { /* #10 */
   for (int i = 0; i < ZEROS; i++) free(z[i]);
 }
 
-static void test_aligned_zero(void) { /* #11 */
+static void test_aligned_zero(void) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   enum { MAXLIVE = 200 };
   void *live[MAXLIVE];

@@ -1,6 +1,5 @@
-/* The first call of the process, from any entry point, is served right
- * (CONFORMANCE A1.9 #58; DESIGN: "the first call of the process, of any
- * size, from any entry point, is served right").
+/* The first call of the process, of any size and from any entry point, is
+ * served right.
  *
  * Each case runs in a fresh process (this program re-executes itself with the
  * case's name) from the executable's .preinit_array, which the dynamic loader

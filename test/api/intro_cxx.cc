@@ -1,10 +1,10 @@
-// A1.9 #64 (and the operator new part of A1.6 #36): C++ new and delete.
+// C++ new and delete (and malloc_usable_size of operator new's blocks).
 //
 // Proves:
 //  - every replaceable operator new/delete form works when called directly:
 //    plain, array, nothrow, aligned, aligned nothrow, sized, aligned sized,
 //    and the nothrow deletes; each result is writable over the whole request
-//    and has malloc_usable_size >= the request (#36), aligned ones honour
+//    and has malloc_usable_size >= the request, aligned ones honour
 //    alignments 16 .. 2 MiB;
 //  - new-expressions reach the sized and aligned deletes with the sizes the
 //    compiler passes (built with -fsized-deallocation): a class, an array of

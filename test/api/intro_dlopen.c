@@ -1,4 +1,4 @@
-/* A1.9 #61: dlopen of the library late, from a program that neither links
+/* dlopen of the library late, from a program that neither links
  * nor (normally) preloads it.
  *
  * The library uses initial-exec TLS, as glibc asks of a malloc replacement;

@@ -1,4 +1,4 @@
-// A1.9 #58: malloc before main and before our own constructor.
+// malloc before main and before our own constructor.
 //
 // Proves:
 //  - C++ static initialisation may allocate: `static void *p = malloc(8)` at

@@ -1,4 +1,4 @@
-/* Helper DSO for intro_early (A1.9 #58): its constructor calls the allocator
+/* Helper DSO for intro_early: its constructor calls the allocator
  * while shared libraries are still being initialised, before main and, as
  * the test links it (after libhugeslab on the link line) or preloads the
  * library, before libhugeslab's own constructor.

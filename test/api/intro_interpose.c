@@ -1,4 +1,4 @@
-/* A1.9 #57: interposition really happens, dynamic link (this program is
+/* Interposition really happens, dynamic link (this program is
  * built linked against libhugeslab and, as -plain, run under LD_PRELOAD).
  *
  * Proves:
@@ -17,7 +17,7 @@
  *    heap was never used, so no allocation fell through to glibc's malloc.
  *    Against glibc itself (HS_TEST_ANY_MALLOC=1, hugeslab not mapped) brk is
  *    expected to move; that is printed as a note and shows the check bites.
- * The static-link variant (#57 "static", #63) is not built here.
+ * The static-link variant is a separate test, test/api/static_link.c.
  */
 #include <pthread.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* A1.6 #40: mallinfo2, mallinfo, malloc_info, malloc_trim, mallopt,
+/* mallinfo2, mallinfo, malloc_info, malloc_trim, mallopt,
  * malloc_stats; and hs_version().
  *
  * Proves:

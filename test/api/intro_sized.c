@@ -1,4 +1,4 @@
-/* A1.6 #39: free_sized(p, n) and free_aligned_sized(p, a, n) (C23).
+/* free_sized(p, n) and free_aligned_sized(p, a, n) (C23).
  *
  * Proves, for the correct size:
  *  - NULL is accepted by both, with any size;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# A1.6 #41: the full symbol set is exported by the shared library, and
+# The full symbol set is exported by the shared library, and
 # nothing else leaks out of it.
 #
 # Proves, from `nm -D --defined-only $HUGESLAB_LIB`:

@@ -1,19 +1,19 @@
-/* A1.6 #36, #37, #38: malloc_usable_size.
+/* malloc_usable_size.
  *
- * #36  malloc_usable_size(p) >= the requested size, for every C allocation
- *      entry point (malloc, calloc, realloc, memalign, aligned_alloc,
- *      posix_memalign, valloc, pvalloc) and for many sizes: every size up to
- *      4 KiB, every power of two +-1 up to 8 MiB, random sizes, and
- *      alignments 8 KiB .. 4 MiB with sizes 0, 1 and around the alignment
- *      through memalign/aligned_alloc/posix_memalign.  (The C++
- *      operator new family is checked the same way in intro_cxx.cc.)
- * #37  malloc_usable_size(NULL) == 0.
- * #38  all usable bytes really belong to the caller: a window of blocks is
- *      kept live, each filled over its whole usable size with its own pattern;
- *      a block is only verified and freed once later blocks were filled.  An
- *      allocator that reports more than the slot really holds lets one block
- *      overwrite its neighbour (caught at verification); one with a canary or
- *      red zone inside the usable size aborts at free.  Sizes up to 4 MiB.
+ * - malloc_usable_size(p) >= the requested size, for every C allocation
+ *   entry point (malloc, calloc, realloc, memalign, aligned_alloc,
+ *   posix_memalign, valloc, pvalloc) and for many sizes: every size up to
+ *   4 KiB, every power of two +-1 up to 8 MiB, random sizes, and
+ *   alignments 8 KiB .. 4 MiB with sizes 0, 1 and around the alignment
+ *   through memalign/aligned_alloc/posix_memalign.  (The C++
+ *   operator new family is checked the same way in intro_cxx.cc.)
+ * - malloc_usable_size(NULL) == 0.
+ * - all usable bytes really belong to the caller: a window of blocks is
+ *   kept live, each filled over its whole usable size with its own pattern;
+ *   a block is only verified and freed once later blocks were filled.  An
+ *   allocator that reports more than the slot really holds lets one block
+ *   overwrite its neighbour (caught at verification); one with a canary or
+ *   red zone inside the usable size aborts at free.  Sizes up to 4 MiB.
  */
 #include <malloc.h>
 #include <stdbool.h>
@@ -96,7 +96,7 @@ static void *alloc_with(enum api a, size_t n, uint64_t *rng, size_t *align) {
   return p;
 }
 
-/* #36 for one (api, size): usable >= promised, alignment honoured. */
+/* One (api, size): usable >= promised, alignment honoured. */
 static void check_one(enum api a, size_t n, uint64_t *rng) {
   size_t al;
   void *p = alloc_with(a, n, rng, &al);
@@ -117,7 +117,7 @@ static void check_one(enum api a, size_t n, uint64_t *rng) {
   free(p);
 }
 
-/* ---- #38: fill every usable byte, keep neighbours live, verify later ---- */
+/* ---- fill every usable byte, keep neighbours live, verify later ---- */
 
 struct live { unsigned char *p; size_t usable; unsigned char tag; };
 #define WINDOW 16
@@ -164,11 +164,11 @@ int main(void) {
   page_size = (size_t)sysconf(_SC_PAGESIZE);
   uint64_t rng = 0x1e57ab1eu;
 
-  /* #37 */
+  /* malloc_usable_size(NULL) */
   CHECK(malloc_usable_size(NULL) == 0);
 
-  /* #36: every size up to 4 KiB through every API (pvalloc/valloc with a
-   * stride, they each cost a page). */
+  /* usable >= request: every size up to 4 KiB through every API
+   * (pvalloc/valloc with a stride, they each cost a page). */
   for (int a = 0; a < API_COUNT; a++) {
     size_t step = (a == API_VALLOC || a == API_PVALLOC) ? 61 : 1;
     for (size_t n = 0; n <= 4096; n += step) check_one((enum api)a, n, &rng);
@@ -215,7 +215,7 @@ int main(void) {
     free(q);
   }
 
-  /* #38 */
+  /* every usable byte belongs to the caller */
   fill_window(4096, 4000, &rng);
   fill_window(64 << 10, 600, &rng);
   fill_window(4 << 20, 60, &rng);

@@ -1,4 +1,4 @@
-/* CONFORMANCE A1.9 #63 (and #57 for a static binary): linked statically
+/* Interposition in a static binary: linked statically
  * with libhugeslab.a, the program's malloc family is ours even though it
  * only calls malloc/free and libc's own allocating functions: hs_version()
  * resolves (the archive member was pulled in), the brk heap glibc's malloc

@@ -1,4 +1,4 @@
-/* Death tests: misuse the core must detect (CONFORMANCE A1.11).
+/* Death tests: misuse the core must detect.
  *
  * Usage: misuse CASE. Each case sets up live blocks, prints the pointer it is
  * about to misuse on stdout as "0x..." (flushed, so it survives the abort),
@@ -58,8 +58,8 @@ static void *alloc(size_t size) {
   return test_opaque(p);
 }
 
-/* #71: free(p); free(p) of a small block; the second free finds the slot
- * still in this thread's cache. */
+/* Double free: free(p); free(p) of a small block; the second free finds the
+ * slot still in this thread's cache. */
 CASE case_double_free(void) {
   neighbour(48);
   void *volatile p = alloc(48);
@@ -68,8 +68,9 @@ CASE case_double_free(void) {
   free(test_opaque(p));
 }
 
-/* #72: free(p); free(q); free(p): p is no longer on top of the cache, so a
- * check that only compares with the last freed block misses it. */
+/* Delayed double free: free(p); free(q); free(p): p is no longer on top of
+ * the cache, so a check that only compares with the last freed block misses
+ * it. */
 CASE case_delayed_double_free(void) {
   neighbour(32);
   void *volatile p = alloc(32);
@@ -80,7 +81,8 @@ CASE case_delayed_double_free(void) {
   free(test_opaque(p));
 }
 
-/* A large (page-run) double free may say either reason (COMMON.md). */
+/* A large (page-run) double free may say either reason, "double free" or
+ * "invalid pointer" (run.sh accepts both). */
 CASE case_double_free_large(void) {
   neighbour(200000);
   void *volatile p = alloc(200000);
@@ -98,7 +100,7 @@ CASE case_double_free_huge(void) {
   free(test_opaque(p));
 }
 
-/* #73: free(p + 1) of a small block (unaligned). */
+/* free(p + 1) of a small block (unaligned). */
 CASE case_unaligned_small(void) {
   neighbour(64);
   char *volatile p = alloc(64);
@@ -106,7 +108,7 @@ CASE case_unaligned_small(void) {
   free(test_opaque(p + 1));
 }
 
-/* #73: free(p + 32) of a 64-byte block: 16-aligned, but no slot of a class
+/* free(p + 32) of a 64-byte block: 16-aligned, but no slot of a class
  * that serves 64 bytes starts there. */
 CASE case_interior_small(void) {
   neighbour(64);
@@ -115,7 +117,7 @@ CASE case_interior_small(void) {
   free(test_opaque(p + 32));
 }
 
-/* #73: free(p + 8) of a large block. */
+/* free(p + 8) of a large block. */
 CASE case_unaligned_large(void) {
   neighbour(200000);
   char *volatile p = alloc(200000);
@@ -123,7 +125,7 @@ CASE case_unaligned_large(void) {
   free(test_opaque(p + 8));
 }
 
-/* #73: free(p + 4096) of a large block: page-aligned, so it looks like the
+/* free(p + 4096) of a large block: page-aligned, so it looks like the
  * start of a page run. */
 CASE case_interior_large(void) {
   neighbour(200000);
@@ -132,7 +134,7 @@ CASE case_interior_large(void) {
   free(test_opaque(p + 4096));
 }
 
-/* #73: free(p + 4096) of a huge block. */
+/* free(p + 4096) of a huge block. */
 CASE case_interior_huge(void) {
   neighbour(4u << 20);
   char *volatile p = alloc(4u << 20);
@@ -140,7 +142,7 @@ CASE case_interior_huge(void) {
   free(test_opaque(p + 4096));
 }
 
-/* #74: free((void *)1), a pointer that was never allocated. */
+/* free((void *)1), a pointer that was never allocated. */
 CASE case_free_one(void) {
   neighbour(16);
   void *volatile p = (void *)(uintptr_t)1;
@@ -148,8 +150,8 @@ CASE case_free_one(void) {
   free(test_opaque(p));
 }
 
-/* #74: a wild address 1 GiB above a live small block: likely inside or next
- * to the allocator's own reservations, but not in any chunk. */
+/* free of a wild address 1 GiB above a live small block: likely inside or
+ * next to the allocator's own reservations, but not in any chunk. */
 CASE case_free_wild(void) {
   char *volatile live = neighbour(16);
   char *volatile p = live + ((size_t)1 << 30);
@@ -157,7 +159,7 @@ CASE case_free_wild(void) {
   free(test_opaque(p));
 }
 
-/* #74: a page from our own mmap, which the allocator never handed out. */
+/* free of a page from our own mmap, which the allocator never handed out. */
 CASE case_free_mmap(void) {
   neighbour(4096);
   void *volatile p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
@@ -167,7 +169,7 @@ CASE case_free_mmap(void) {
   free(test_opaque(p));
 }
 
-/* #74: a pointer into a stack array. */
+/* free of a pointer into a stack array. */
 CASE case_free_stack(void) {
   neighbour(64);
   char buf[64];
@@ -177,9 +179,9 @@ CASE case_free_stack(void) {
   free(test_opaque(p));
 }
 
-/* #75: realloc of a freed small block. The reason may be either wording:
+/* realloc of a freed small block. The reason may be either wording:
  * realloc cannot tell "freed twice" from "not a live block start" any better
- * than free can, and COMMON.md does not fix which one realloc uses. */
+ * than free can, so either one is accepted. */
 CASE case_realloc_freed(void) {
   neighbour(48);
   void *volatile p = alloc(48);
@@ -189,7 +191,7 @@ CASE case_realloc_freed(void) {
   test_opaque(r);
 }
 
-/* #75: realloc of a freed page run, to the size it had, while the rest of
+/* realloc of a freed page run, to the size it had, while the rest of
  * its chunk is live. The run is the one starting a chunk where possible: a
  * free page's lookup word points at the chunk's first page, whose run record
  * must then say the run is gone. */
@@ -206,7 +208,7 @@ CASE case_realloc_freed_large(void) {
   test_opaque(r);
 }
 
-/* #75: realloc of an interior pointer. */
+/* realloc of an interior pointer. */
 CASE case_realloc_interior(void) {
   neighbour(64);
   char *volatile p = alloc(64);
@@ -215,7 +217,7 @@ CASE case_realloc_interior(void) {
   test_opaque(r);
 }
 
-/* #75: malloc_usable_size of an interior pointer. */
+/* malloc_usable_size of an interior pointer. */
 CASE case_usable_interior(void) {
   neighbour(64);
   char *volatile p = alloc(64);
@@ -224,7 +226,7 @@ CASE case_usable_interior(void) {
   (void)n;
 }
 
-/* #79: free_sized(p, 4096) of a malloc(16) block. */
+/* Wrong size: free_sized(p, 4096) of a malloc(16) block. */
 CASE case_free_sized_wrong(void) {
   CHECK_MSG(free_sized != NULL, "free_sized is not exported");
   neighbour(16);
@@ -233,7 +235,7 @@ CASE case_free_sized_wrong(void) {
   free_sized(p, 4096);
 }
 
-/* #79: free_sized with one byte more than the block can hold (small). */
+/* free_sized with one byte more than the block can hold (small). */
 CASE case_free_sized_larger_small(void) {
   CHECK_MSG(free_sized != NULL, "free_sized is not exported");
   neighbour(16);
@@ -243,7 +245,7 @@ CASE case_free_sized_larger_small(void) {
   free_sized(p, n);
 }
 
-/* #79: the same for a large (page-run) block. */
+/* The same for a large (page-run) block. */
 CASE case_free_sized_larger_large(void) {
   CHECK_MSG(free_sized != NULL, "free_sized is not exported");
   neighbour(200000);
@@ -253,7 +255,7 @@ CASE case_free_sized_larger_large(void) {
   free_sized(p, n);
 }
 
-/* #81: the abort path must neither allocate nor hold a lock into abort().
+/* The abort path must neither allocate nor hold a lock into abort().
  * A SIGABRT handler (like a crash reporter that calls backtrace(), see glibc
  * tst-malloc-backtrace) checks mallinfo2 did not grow since just before the
  * bad free, then mallocs and frees itself. If the abort path allocated, the
@@ -293,7 +295,7 @@ CASE case_abort_noalloc(void) {
   free(test_opaque(p));
 }
 
-/* #81: the abort comes promptly while two other threads are busy inside the
+/* The abort comes promptly while two other threads are busy inside the
  * allocator (it must not wait for locks they cycle through, nor for them). */
 static void *busy_thread(void *arg) {
   uint64_t seed = (uintptr_t)arg;
@@ -320,11 +322,11 @@ CASE case_abort_threads(void) {
   free(test_opaque(p));
 }
 
-/* #81 with #53: the bad free happens in a fork prepare handler registered in
- * a constructor, i.e. before the allocator's first malloc and so before its
- * own handlers (those run first at fork). The allocator's locks may all be
- * held by this thread at that point: detection and the abort path must not
- * need them. */
+/* The abort path inside fork: the bad free happens in a fork prepare
+ * handler registered in a constructor, i.e. before the allocator's first
+ * malloc and so before its own handlers (those run first at fork). The
+ * allocator's locks may all be held by this thread at that point: detection
+ * and the abort path must not need them. */
 static void *prefork_victim;
 
 static void prefork_bad_free(void) {

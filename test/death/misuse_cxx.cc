@@ -1,4 +1,4 @@
-// C++ misuse the core detects (CONFORMANCE A1.11 #79, A1.9 #64): a sized
+// C++ misuse the core detects: a sized
 // delete with a size the block cannot have, and a double delete. Prints the
 // pointer on stdout first; cxx.sh checks SIGABRT and the exact stderr line.
 #include <cstdio>

@@ -1,11 +1,12 @@
 #!/bin/bash
-# Death-test runner (CONFORMANCE A1.11 #71-#75, #79, #81).
+# Death-test runner: double frees, invalid pointers, wrong sizes to
+# free_sized, and an abort path that neither allocates nor hangs.
 #
 # Runs every case of test/death/misuse twice: the binary linked with
 # -lhugeslab, and the -plain twin under LD_PRELOAD=$HUGESLAB_LIB. A case
 # passes only if
 #   - the process died of SIGABRT (shell status 134), within 10 s (a hang in
-#     the abort path, #81, is a failure);
+#     the abort path is a failure);
 #   - stderr is exactly one line matching ^hugeslab: CALL(): REASON 0xHEX$;
 #   - HEX is the pointer the program printed on stdout just before the misuse.
 # Prints one PASS/FAIL line per case and run; exits 1 if any failed.

@@ -1,5 +1,5 @@
 /* pthread_atfork handlers that allocate, registered before and after the
- * allocator's own (CONFORMANCE A1.8 #53, after snmalloc protect_fork).
+ * allocator's own (after snmalloc's protect_fork test).
  *
  * Set E is registered in a constructor of priority 101, before this
  * program's first malloc. An allocator that registers its fork handlers when

@@ -1,5 +1,5 @@
-/* The child of a fork can use the allocator fully (CONFORMANCE A1.8 #52,
- * after jemalloc test_fork_child_usability).
+/* The child of a fork can use the allocator fully (after jemalloc's
+ * test_fork_child_usability).
  *
  * Before forking, the parent has blocks from its main thread and from a
  * second thread that is parked (alive, holding a cache) at the moment of

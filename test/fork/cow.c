@@ -1,6 +1,5 @@
 /* A forked child that reads and frees its parent's blocks does not copy the
- * parent's heap (CONFORMANCE A1.8 #56, the part that applies to the core;
- * DESIGN.md invariant 1 and "fork and copy-on-write").
+ * parent's heap (the project's DESIGN.md, "fork and copy-on-write").
  *
  * The parent fills HEAP bytes with 64-byte blocks and forks. The child
  *   1. reads every block and checks its contents;

@@ -1,5 +1,5 @@
-/* fork() from a signal handler in a single-threaded process (CONFORMANCE
- * A1.8 #54; glibc's tst-mallocfork and tst-mallocfork2): the signal may
+/* fork() from a signal handler in a single-threaded process (after
+ * glibc's tst-mallocfork and tst-mallocfork2): the signal may
  * interrupt malloc, free, realloc or fork() itself while it holds an
  * allocator lock, so the atfork handlers must not wait on a lock: in a
  * single-threaded process they only try the locks, and take none when one is

@@ -1,4 +1,4 @@
-/* Simple fork (CONFORMANCE A1.8 #50, after jemalloc test_fork).
+/* Simple fork (after jemalloc's test_fork).
  *
  * Blocks of every kind (small, large, huge) allocated before fork are freed
  * in both parent and child, and both allocate again afterwards. The child

@@ -1,4 +1,4 @@
-/* CONFORMANCE A1.8 #51 (glibc tst-malloc-fork-deadlock): fork() while other
+/* After glibc's tst-malloc-fork-deadlock: fork() while other
  * threads hold stdio locks and allocate inside them. Threads run
  * fflush(NULL) (holds glibc's FILE-list lock, then each FILE's lock) and
  * write to open_memstream FILEs and getline() from files (hold a FILE lock,

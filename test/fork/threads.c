@@ -1,5 +1,5 @@
-/* fork while other threads are inside the allocator (CONFORMANCE A1.8 #51,
- * after glibc tst-malloc-fork-deadlock).
+/* fork while other threads are inside the allocator (after
+ * glibc's tst-malloc-fork-deadlock).
  *
  * Four threads keep the allocator busy: two malloc/free blocks of many sizes
  * (small to huge), one reads lines with getline from an fmemopen stream (libc

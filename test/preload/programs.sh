@@ -1,12 +1,12 @@
 #!/bin/bash
 # Real programs from Debian run once without and once with
 # LD_PRELOAD=$HUGESLAB_LIB; every output they print and every exit status must
-# be identical. This is the drop-in promise of CONFORMANCE.md A1.9 (#57
-# interposition really happens, #58 malloc before our constructor: ld.so,
-# libc and the programs' own start-up allocate early, #61 LD_PRELOAD with
-# initial-exec TLS) tested on large allocation-heavy programs instead of our
-# own test programs, with threads (python, sort --parallel, git pack-objects)
-# and children (gcc runs cc1, as, collect2 and ld; git gc runs git repack).
+# be identical. This is the drop-in promise (interposition really happens;
+# malloc before our constructor: ld.so, libc and the programs' own start-up
+# allocate early; LD_PRELOAD with initial-exec TLS) tested on large
+# allocation-heavy programs instead of our own test programs, with threads
+# (python, sort --parallel, git pack-objects) and children (gcc runs cc1, as,
+# collect2 and ld; git gc runs git repack).
 #
 # A run that silently fell back to glibc would also print identical output,
 # so each preloaded run is checked for proof that libhugeslab was really in

@@ -6,9 +6,8 @@
 # run in which the preload did not take effect fails instead of quietly
 # testing glibc (HS_TEST_ANY_MALLOC, which would lift that, is removed from
 # the environment here). This is how a user gets the library, so the whole
-# API/thread/fork behaviour is owed through it too (CONFORMANCE.md A1.9 #57
-# interposition, #58 allocation before our constructor runs, #61 LD_PRELOAD
-# with initial-exec TLS).
+# API/thread/fork behaviour is owed through it too (interposition, allocation
+# before our constructor runs, LD_PRELOAD with initial-exec TLS).
 #
 # Prints one line per program: PASS, FAIL (with the reason and the end of its
 # output) or SKIP (the program exited 77). Fails if any program failed or

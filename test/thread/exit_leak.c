@@ -1,4 +1,4 @@
-/* Thread exit returns the thread's cache (CONFORMANCE A1.7 #44, after glibc
+/* Thread exit returns the thread's cache (after glibc's
  * tst-malloc-tcache-leak, bug 22111).
  *
  * Creates and joins THREADS threads one after another; each mallocs and frees

@@ -1,5 +1,5 @@
-/* Races between thread exit and allocation (CONFORMANCE A1.7 #45, after
- * glibc tst-malloc-thread-exit).
+/* Races between thread exit and allocation (after
+ * glibc's tst-malloc-thread-exit).
  *
  * Each round starts three kinds of thread together:
  *   - "early" threads allocate, hand their blocks over, and exit at once, so

@@ -1,5 +1,5 @@
 /* The first allocator call on a fresh thread is each API in turn
- * (CONFORMANCE A1.7 #47, after snmalloc's first_operation test).
+ * (after snmalloc's first_operation test).
  *
  * For every (API, size) pair a new thread is created whose very first
  * allocator call is that API: free / free_sized / free_aligned_sized /

@@ -1,5 +1,5 @@
 /* Large and huge blocks freed by other threads, and blocks that outlive the
- * thread that allocated them (CONFORMANCE A1.7 #49, after mimalloc's
+ * thread that allocated them (after mimalloc's
  * heap_thread_free_large, heap_late_free and test_thread_leak).
  *
  * Each round:

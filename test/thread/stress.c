@@ -1,4 +1,4 @@
-/* Producer/consumer stress with cross-thread frees (CONFORMANCE A1.7 #42).
+/* Producer/consumer stress with cross-thread frees.
  *
  * NTHREADS threads share a transfer array of TRANSFER slots. Each step a
  * thread allocates a block (power-of-two sizes, rarely large, very rarely

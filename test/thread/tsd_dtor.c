@@ -1,5 +1,5 @@
 /* malloc and free inside thread-specific-data destructors, and threads whose
- * only allocator call is a free (CONFORMANCE A1.7 #46, after jemalloc
+ * only allocator call is a free (after jemalloc's
  * test_tsd_reincarnation and test_tsd_sub_thread_dalloc_only).
  *
  * Two pthread keys carry destructors that allocate and free: one created in

@@ -1,4 +1,4 @@
-/* DESIGN invariant 1: freed blocks are never written by the allocator, and
+/* Freed blocks are never written by the allocator, and
  * no metadata shares a page with user data. Blocks are filled with a pattern,
  * freed through every path (thread-cache push, cache flush to the arena,
  * free from another thread, realloc moving a block), and the freed bytes are

@@ -1,10 +1,11 @@
 #!/bin/bash
-# Structural invariants of DESIGN.md that a grep or the linker can prove:
+# Structural invariants of the project's DESIGN.md that a grep or the linker
+# can prove:
 #  - only src/os.c talks to the kernel (no mmap/madvise/... elsewhere);
-#  - each layer includes only layers below it (DESIGN.md's order);
-#  - the library imports nothing that can call malloc (invariant 3): its
-#    undefined symbols are all on an allow-list of non-allocating functions;
-#  - initial-exec TLS: no __tls_get_addr import (invariant 4).
+#  - each layer includes only layers below it (the order listed in 2. below);
+#  - the library imports nothing that can call malloc: its undefined symbols
+#    are all on an allow-list of non-allocating functions;
+#  - initial-exec TLS: no __tls_get_addr import.
 # (__getauxval: libgcc's constructor choosing aarch64's atomics; it does not
 # allocate.)
 set -eu
@@ -33,7 +34,7 @@ rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && { ech
 for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
   name=$(basename "$f"); layer=${name%.*}
   me=$(rank "$layer")
-  [ "$me" -ge 0 ] || { bad "$name is not a layer listed in DESIGN.md's order"; continue; }
+  [ "$me" -ge 0 ] || { bad "$name is not a layer listed in this script's layer order"; continue; }
   for inc in $(grep -oE '^#include "[a-z_]+\.h"' "$f" | sed -E 's/.*"([a-z_]+)\.h"/\1/'); do
     [ "$inc" = build-config ] && continue
     r=$(rank "$inc")
