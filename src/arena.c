@@ -201,7 +201,10 @@ static void chunk_changed(struct arena *a, struct chunk *c, unsigned was_dirty, 
     bucket_insert(a, c);
   }
   if (!was_dirty && c->ndirty) dirty_append(a, c, os_now_ms());
-  else if (was_dirty && !c->ndirty) dirty_remove(a, c);
+  else if (was_dirty && !c->ndirty) {
+    dirty_remove(a, c);
+    c->short_waited = 0;
+  }
   set_dirty_pages(a, a->dirty_pages + c->ndirty - was_dirty);
 }
 
@@ -211,6 +214,9 @@ static bool take_from(struct arena *a, struct chunk *c, unsigned first, unsigned
   bool zero;
   chunk_take(c, first, count, &zero);
   a->free_pages -= count;
+  size_t used = a->chunk_pages - a->free_pages;
+  if (used > __atomic_load_n(&a->used_peak_pages, __ATOMIC_RELAXED))
+    __atomic_store_n(&a->used_peak_pages, used, __ATOMIC_RELAXED);
   chunk_changed(a, c, was_dirty, was_bucket);
   return zero;
 }
@@ -572,6 +578,48 @@ static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_reque
   return bytes;
 }
 
+/* Whole chunks first (lock held on entry and exit): every chunk with nothing
+ * in use that the request covers goes back, one madvise each, before any
+ * chunk is broken into runs. */
+static size_t purge_empty_chunks(struct arena *a, const struct arena_purge_request *req) {
+  size_t bytes = 0;
+  for (;;) {
+    struct chunk *batch[PURGE_BATCH];
+    unsigned n = 0;
+    for (struct chunk *c = a->dirty_head, *next; c && n < PURGE_BATCH; c = next) {
+      next = c->dirty_next;
+      if (c->dirty_since_ms >= req->dirty_before_ms && a->dirty_pages <= req->keep_dirty_pages) break;
+      if (!chunk_is_empty(c)) continue;
+      detach_empty(a, c);
+      batch[n++] = c;
+    }
+    /* Chunks with nothing in use whose pages were all given back run by
+     * run: not in the queue, but their descriptors and address space can
+     * go too (no madvise needed). */
+    unsigned clean_from = n;
+    for (struct chunk *c = a->bucket[ARENA_BUCKETS - 1], *next; c && n < PURGE_BATCH; c = next) {
+      next = c->next;
+      if (chunk_is_empty(c) && c->ndirty == 0) {
+        detach_empty(a, c);
+        batch[n++] = c;
+      }
+    }
+    if (n == 0) return bytes;
+    hs_lock_release(&a->lock);
+    for (unsigned i = 0; i < n; i++) {
+      if (i < clean_from) {
+        advise(req, (void *)batch[i]->base, HS_CHUNK);
+        chunk_return(batch[i], req->lazy);
+      } else {
+        /* A clean chunk may hold MADV_FREE pages: not known zero then. */
+        chunk_return(batch[i], chunk_any_unzeroed(batch[i]));
+      }
+    }
+    bytes += (size_t)clean_from * HS_CHUNK;
+    hs_lock_acquire(&a->lock);
+  }
+}
+
 size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
   size_t bytes = 0;
   struct purge_range batch[PURGE_BATCH];
@@ -581,15 +629,18 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       while (a->cls[cls].empty) slab_release(a, a->cls[cls].empty);
   }
   if (req->inside_slabs) bytes += purge_inside_slabs(a, req);
-  /* Chunks are visited once each, oldest dirty first; one skipped (a huge
-   * page kept whole) goes to the tail with a fresh stamp. */
+  bytes += purge_empty_chunks(a, req);
+  /* Then runs: chunks are visited once each, oldest dirty first; one
+   * skipped (a huge page kept whole) goes to the tail with a fresh stamp. */
   size_t visits = 0, limit = a->chunk_pages / HS_CHUNK_PAGES;
+  struct chunk *last = NULL; /* a chunk with more runs than a batch is met again */
   for (;;) {
     unsigned n = 0;
     while (n < PURGE_BATCH && visits < limit) {
       struct chunk *c = a->dirty_head;
       if (!c || (c->dirty_since_ms >= req->dirty_before_ms && a->dirty_pages <= req->keep_dirty_pages)) break;
-      visits++;
+      if (c != last) visits++;
+      last = c;
       if (chunk_is_empty(c)) {
         detach_empty(a, c);
         batch[n++] = (struct purge_range){c, 0, HS_CHUNK_PAGES};
@@ -600,10 +651,18 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
         dirty_append(a, c, os_now_ms());
         continue;
       }
-      unsigned from = 0, first, count;
+      /* Short runs wait one more decay period (pages reused within it
+       * cost no system call); then they go too. */
+      unsigned from = 0, first, count, min_run = c->short_waited ? 1 : req->min_run_pages;
       while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count)) {
+        if (count < min_run) continue;
         take_from(a, c, first, count);
         batch[n++] = (struct purge_range){c, first, count};
+      }
+      if (n < PURGE_BATCH && c->ndirty && a->dirty_head == c) {
+        c->short_waited = 1;
+        dirty_remove(a, c);
+        dirty_append(a, c, os_now_ms());
       }
     }
     if (n == 0) break;
@@ -620,6 +679,8 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       if (batch[i].count != HS_CHUNK_PAGES)
         give_to(a, batch[i].chunk, batch[i].first, batch[i].count, req->lazy ? CHUNK_CLEAN_LAZY : CHUNK_CLEAN_ZERO);
   }
+  /* Chunks the runs just emptied (all clean now) go back in the same call. */
+  bytes += purge_empty_chunks(a, req);
   hs_lock_release(&a->lock);
   return bytes;
 }

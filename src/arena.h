@@ -56,6 +56,8 @@ struct arena {
   size_t chunk_pages;        /* pages of the chunks owned */
   size_t free_pages;         /* of those, pages free (dirty or clean) */
   size_t dirty_pages;        /* of those, pages dirty; also read racily by purge.c */
+  size_t used_peak_pages;    /* the most pages in use lately: raised here, lowered
+                                by purge.c's passes (racy by design) */
   uint64_t purge_next_ms;    /* purge.c's: when this arena's next decay pass is due */
   struct arena_class cls[SIZECLASS_SMALL];
   struct arena_stats stats;
@@ -98,6 +100,8 @@ struct arena_purge_request {
   bool inside_slabs;         /* also the pages of partly used slabs that hold no
                                 slot in use (malloc_trim: down to the floor) */
   bool lazy;                 /* MADV_FREE instead of MADV_DONTNEED */
+  unsigned min_run_pages;    /* in partly used chunks, shorter dirty runs stay
+                                (each is one madvise call); 0 or 1: all */
 };
 
 /* Give dirty memory back to the kernel as the request says: a chunk with

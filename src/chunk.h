@@ -53,6 +53,7 @@ struct chunk {
   uint8_t hugepage;                /* huge pages asked for (MADV_HUGEPAGE) */
   /* Owned by arena.c, under its lock: the run index and the decay queue. */
   uint8_t bucket;
+  uint8_t short_waited;            /* a decay pass left its short dirty runs once */
   uint64_t dirty_since_ms;         /* when ndirty last rose from 0 */
   struct chunk *prev, *next;       /* the arena's bucket for `longest`, address order */
   struct chunk *dirty_prev, *dirty_next; /* the arena's chunks with dirty pages, oldest first */
@@ -138,5 +139,12 @@ void chunk_give(struct chunk *c, unsigned first, unsigned count, enum chunk_give
 bool chunk_next_dirty(const struct chunk *c, unsigned *from, unsigned *first, unsigned *count);
 
 HS_INLINE bool chunk_is_empty(const struct chunk *c) { return c->nfree == HS_CHUNK_PAGES; }
+
+/* Whether any free page may hold old bytes (dirty or purged with MADV_FREE). */
+HS_INLINE bool chunk_any_unzeroed(const struct chunk *c) {
+  uint64_t any = 0;
+  for (unsigned w = 0; w < CHUNK_WORDS; w++) any |= c->unzeroed_bits[w];
+  return any != 0;
+}
 
 #endif

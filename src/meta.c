@@ -198,9 +198,10 @@ void meta_free(void *p, size_t size) {
   hs_lock_release(&meta_state.lock);
 }
 
-size_t meta_purge(void) {
+size_t meta_purge(size_t min_pending) {
   size_t bytes = 0;
-  if (!__atomic_load_n(&meta_state.pending, __ATOMIC_RELAXED)) return 0;
+  size_t pending = __atomic_load_n(&meta_state.pending, __ATOMIC_RELAXED);
+  if (!pending || pending < min_pending) return 0;
   hs_lock_acquire(&meta_state.lock);
   meta_state.pending = 0;
   for (size_t k = 0; k < meta_state.nregions; k++) {

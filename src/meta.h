@@ -24,9 +24,9 @@ void *meta_alloc_uninit(size_t size);
 void meta_free(void *p, size_t size);
 
 /* Give back the pages of metadata that no live block touches any more
- * (MADV_DONTNEED). Returns bytes given back; cheap when nothing was freed
- * since the last call. */
-size_t meta_purge(void);
+ * (MADV_DONTNEED), if at least `min_pending` pages were freed since the
+ * last purge. Returns bytes given back; cheap when fewer were. */
+size_t meta_purge(size_t min_pending);
 
 /* Bytes of metadata mapped (for stats). */
 size_t meta_mapped_bytes(void);

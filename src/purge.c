@@ -11,11 +11,19 @@
 /* Decay passes per decay period: a page goes back between decay_ms and
  * decay_ms * (1 + 1/PURGE_PASSES_PER_DECAY) after it went dirty. */
 #define PURGE_PASSES_PER_DECAY 4
-/* An arena holds "excess" dirty memory above this many pages (2 MiB) and
- * above a quarter of its pages in use; then it keeps an eighth of what is
- * in use, at least PURGE_KEEP_MIN pages (1 MiB). */
-#define PURGE_EXCESS_MIN ((size_t)512)
+/* An arena that shrank holds "excess" dirty memory above this many pages
+ * (8 MiB) and above a quarter of its pages in use (is_excess); then it keeps
+ * an eighth of what is in use, at least PURGE_KEEP_MIN pages (1 MiB). */
+#define PURGE_EXCESS_MIN ((size_t)2048)
 #define PURGE_KEEP_MIN ((size_t)256)
+/* Decay passes leave dirty runs shorter than this (64 KiB) in partly used
+ * chunks: each run is a system call, and a fragmented chunk would cost one
+ * per page per pass. An excess or a trim takes them too. */
+#define PURGE_MIN_RUN_PAGES 16
+/* Metadata pages freed since the last pass that make a decay pass purge
+ * metadata (a trim purges any). */
+#define PURGE_META_MIN_PAGES 64
+
 /* The background thread's longest sleep, when decay is at once or long. */
 #define PURGE_THREAD_MAX_SLEEP_MS 1000
 
@@ -32,26 +40,50 @@ static uint64_t pass_interval(void) {
 
 static size_t load(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
+/* What purge reads of an arena, racily (a pass takes the lock itself). */
+struct arena_view {
+  size_t used, free, dirty, peak;
+};
+
+static struct arena_view view_of(struct arena *a) {
+  struct arena_view v;
+  size_t total = load(&a->chunk_pages);
+  v.free = load(&a->free_pages);
+  v.dirty = load(&a->dirty_pages);
+  v.peak = load(&a->used_peak_pages);
+  v.used = total > v.free ? total - v.free : 0;
+  return v;
+}
+
+/* An excess: the arena shrank (in use under half its recent peak) and holds
+ * more dirty pages than a quarter of what it uses. A program whose heap
+ * churns at a steady size reuses its dirty pages and is left to decay. */
+static bool is_excess(const struct arena_view *v) {
+  return v->dirty > PURGE_EXCESS_MIN && v->dirty > v->used / 4 && v->used < v->peak / 2;
+}
+
 /* One decay pass over arena a at time `now`: what has been dirty for
  * decay_ms goes back, and an excess goes back at once. */
 static size_t purge_arena(struct arena *a, uint64_t now) {
-  size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
-  size_t used = total > free ? total - free : 0;
-  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used / 4;
-  size_t keep = used / 8 > PURGE_KEEP_MIN ? used / 8 : PURGE_KEEP_MIN;
+  struct arena_view v = view_of(a);
+  bool excess = is_excess(&v);
+  size_t keep = v.used / 8 > PURGE_KEEP_MIN ? v.used / 8 : PURGE_KEEP_MIN;
   struct arena_purge_request req = {
       .dirty_before_ms = now >= (uint64_t)hs_conf.decay_ms ? now - (uint64_t)hs_conf.decay_ms + 1 : 0,
       .keep_dirty_pages = excess ? keep : SIZE_MAX,
       /* Mostly free: more pages free than in use. */
-      .split_hugepages = excess || free > used,
+      .split_hugepages = excess || v.free > v.used,
       .empty_slabs = true,
       .inside_slabs = false,
       .lazy = hs_conf.purge_lazy,
+      .min_run_pages = hs_conf.decay_ms == 0 ? 1 : PURGE_MIN_RUN_PAGES,
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
+  /* The peak forgets half its distance to what is in use at every pass. */
+  if (v.peak > v.used) __atomic_store_n(&a->used_peak_pages, v.used + (v.peak - v.used) / 2, __ATOMIC_RELAXED);
   /* Descriptors of the slabs and chunks just released. */
-  return bytes + meta_purge();
+  return bytes + meta_purge(excess || hs_conf.decay_ms == 0 ? 1 : PURGE_META_MIN_PAGES);
 }
 
 static void *background_main(void *arg);
@@ -70,12 +102,10 @@ static void background_maybe_start(void) {
 static void on_arena_release(struct arena *a) {
   background_maybe_start();
   if (hs_conf.decay_ms < 0 || load(&a->dirty_pages) == 0) return;
-  size_t total = load(&a->chunk_pages), free = load(&a->free_pages), dirty = load(&a->dirty_pages);
-  size_t used = total > free ? total - free : 0;
+  struct arena_view v = view_of(a);
   uint64_t now = os_now_ms();
-  bool excess = dirty > PURGE_EXCESS_MIN && dirty > used / 4;
   uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
-  if (!excess && now < due) return;
+  if (now < due && !is_excess(&v)) return;
   __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
   purge_arena(a, now);
 }
@@ -131,7 +161,7 @@ size_t purge_trim(void) {
   };
   size_t bytes = huge_trim();
   for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
-  return bytes + meta_purge();
+  return bytes + meta_purge(1);
 }
 
 size_t purge_for_memory(void) {

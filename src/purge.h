@@ -9,10 +9,12 @@
  *    from the arenas' slow paths (a hook after each entry point that freed
  *    memory; at most one every decay_ms / PURGE_PASSES_PER_DECAY per arena)
  *    and, with background_thread:1, from a thread while the program idles;
- *  - excess: an arena holding more dirty pages than a quarter of its pages
- *    in use (and more than PURGE_EXCESS_MIN) gives the oldest back at once,
- *    down to an eighth of what is in use, so a program that frees much of
- *    its heap and then sleeps gets it back without a thread;
+ *  - excess: an arena that shrank (in use under half its recent peak) and
+ *    holds more dirty pages than a quarter of its pages in use (and more
+ *    than PURGE_EXCESS_MIN) gives the oldest back at once, down to an eighth
+ *    of what is in use, so a program that frees much of its heap and then
+ *    sleeps gets it back without a thread, while one that churns at a
+ *    steady size keeps reusing its dirty pages;
  *  - huge pages are kept whole: free pages of a partly used chunk that asked
  *    for huge pages go back only when its arena is mostly free, on excess,
  *    or under malloc_trim; a chunk with nothing in use always goes whole;

@@ -93,7 +93,7 @@ void direct_calls() {
       operator delete[](p, al, std::nothrow);
     }
   }
-  // The alignments the task names, exactly.
+  // 64 B, a page and 2 MiB, each with the sized aligned delete.
   for (size_t a : {(size_t)64, (size_t)4096, (size_t)2 << 20}) {
     void *p = operator new(24, std::align_val_t{a});
     check_block(p, 24, a, "operator new(24, align)");
