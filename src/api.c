@@ -388,8 +388,14 @@ HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
 
 HS_EXPORT void hs_thread_flush(void) { tcache_flush_current(); }
 
+/* stats:1 reports at exit, also for a process that never allocated (one
+ * that runs no C++ runtime start-up may well not): the options are read
+ * then, and the report says the process ran on hugeslab. */
 static __attribute__((destructor)) void hs_exit_report(void) {
-  if (hs_initialized && hs_conf.stats_at_exit) stats_print();
+  if (!hs_initialized) config_init();
+  if (!hs_conf.stats_at_exit) return;
+  hs_init();
+  stats_print();
 }
 
 /* ---- aliases ---------------------------------------------------------------- */

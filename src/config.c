@@ -138,6 +138,10 @@ unsigned config_parse(const char *conf) {
 
 void config_init(void) {
   static const char key[] = "HUGESLAB_CONF=";
+  /* Once: the exit report may read the options before start-up does. */
+  static bool parsed;
+  if (parsed) return;
+  parsed = true;
   if (!environ) return;
   for (char **e = environ; *e; e++)
     if (strncmp(*e, key, sizeof key - 1) == 0) {

@@ -27,7 +27,8 @@ struct hs_config {
 /* Written once by config_init() before any other layer starts; read-only after. */
 extern struct hs_config hs_conf;
 
-/* Parse HUGESLAB_CONF from the environment block. */
+/* Parse HUGESLAB_CONF from the environment block (once; later calls do
+ * nothing). */
 void config_init(void);
 
 /* Parse one configuration string into hs_conf (config_init's worker, exposed

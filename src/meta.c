@@ -50,12 +50,12 @@ static struct {
   char *committed; /* end of the read-write part of the current region */
   char *limit;     /* end of the usable part (a guard page follows) */
   size_t mapped;
-  size_t next_region;  /* usable size of the next region to try */
+  size_t next_region;  /* usable size of the next region to try; 0 = META_REGION_MIN */
   size_t nregions;
   size_t pending;      /* pages whose live count fell to 0 since the last purge */
   struct meta_region regions[META_REGIONS];
   struct meta_stack free[META_CLASSES];
-} meta_state = {.lock = HS_LOCK_INIT, .next_region = META_REGION_MIN};
+} meta_state = {.lock = HS_LOCK_INIT}; /* all zero: .bss, not 90 KiB of .data */
 
 /* Start a new region: [guard page][usable][guard page], all PROT_NONE until
  * committed, with its page counts. The old region's tail is abandoned (at
@@ -64,7 +64,7 @@ static int meta_new_region(size_t need) {
   if (meta_state.nregions == META_REGIONS) return -1;
   if (meta_state.nregions) meta_state.regions[meta_state.nregions - 1].end = meta_state.cur;
   need = HS_ALIGN_UP(need, META_COMMIT_STEP);
-  size_t want = os_address_space_limited() ? META_REGION_MIN : meta_state.next_region;
+  size_t want = os_address_space_limited() || !meta_state.next_region ? META_REGION_MIN : meta_state.next_region;
   size_t usable = want > need ? want : need;
   for (;;) {
     char *base = os_reserve(usable + 2 * HS_PAGE, HS_PAGE);
