@@ -653,7 +653,8 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       }
       /* Short runs wait one more decay period (pages reused within it
        * cost no system call); then they go too. */
-      unsigned from = 0, first, count, min_run = c->short_waited ? 1 : req->min_run_pages;
+      unsigned from = 0, first, count;
+      unsigned min_run = c->short_waited && req->short_runs_later ? 1 : req->min_run_pages;
       while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count)) {
         if (count < min_run) continue;
         take_from(a, c, first, count);

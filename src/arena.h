@@ -102,6 +102,8 @@ struct arena_purge_request {
   bool lazy;                 /* MADV_FREE instead of MADV_DONTNEED */
   unsigned min_run_pages;    /* in partly used chunks, shorter dirty runs stay
                                 (each is one madvise call); 0 or 1: all */
+  bool short_runs_later;     /* ... except in a chunk whose short runs have
+                                already waited one pass */
 };
 
 /* Give dirty memory back to the kernel as the request says: a chunk with

@@ -77,6 +77,10 @@ static size_t purge_arena(struct arena *a, uint64_t now) {
       .inside_slabs = false,
       .lazy = hs_conf.purge_lazy,
       .min_run_pages = hs_conf.decay_ms == 0 ? 1 : PURGE_MIN_RUN_PAGES,
+      /* Not while the arena is still shrinking (in use under half its
+       * recent peak): a program tearing its heap down frees the rest of
+       * those chunks soon, and they go back whole. */
+      .short_runs_later = v.used >= v.peak / 2,
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
