@@ -107,6 +107,7 @@ static struct chunk *chunk_obtain(void) {
   meta_free(node, sizeof *node);
   chunk_init(c, base, unzeroed);
   c->hugepage = huge;
+  c->hugepage_split = 0;
   os_hugepage((void *)base, HS_CHUNK, huge);
   return c;
 fail:
@@ -213,6 +214,12 @@ static bool take_from(struct arena *a, struct chunk *c, unsigned first, unsigned
   unsigned was_dirty = c->ndirty, was_bucket = c->bucket;
   bool zero;
   chunk_take(c, first, count, &zero);
+  if (unlikely(c->hugepage_split) && c->nfree == 0) {
+    /* Full again: huge pages are worth asking for (one call per split). */
+    c->hugepage_split = 0;
+    c->hugepage = 1;
+    os_hugepage((void *)c->base, HS_CHUNK, true);
+  }
   a->free_pages -= count;
   size_t used = a->chunk_pages - a->free_pages;
   if (used > __atomic_load_n(&a->used_peak_pages, __ATOMIC_RELAXED))
@@ -519,7 +526,19 @@ void arena_free_large(struct slab *s) {
 struct purge_range {
   struct chunk *chunk;
   unsigned first, count; /* count == HS_CHUNK_PAGES with first 0: the whole chunk, detached */
+  unsigned dirty;        /* of those, pages dirty (the others were clean already) */
+  bool split;            /* the chunk's first partial purge: huge pages off first */
 };
+
+/* A partial purge of chunk c is about to break its huge pages (lock held):
+ * from now on it asks for none (see struct chunk.hugepage_split). Returns
+ * whether the caller must tell the kernel. */
+static bool split_hugepages(struct chunk *c) {
+  if (!c->hugepage) return false;
+  c->hugepage = 0;
+  c->hugepage_split = 1;
+  return true;
+}
 
 static void advise(const struct arena_purge_request *req, void *p, size_t size) {
   if (req->lazy) os_purge_lazy(p, size);
@@ -564,6 +583,7 @@ static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_reque
           for (uint32_t i = i0; free_page && i <= i1; i++) free_page = slab_bit_free(s, i);
         }
         if (free_page) {
+          if (split_hugepages(s->chunk)) os_hugepage((void *)s->chunk->base, HS_CHUNK, false);
           if (run_end != lo) run_start = lo;
           run_end = hi;
         } else if (run_end > run_start) {
@@ -643,7 +663,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       last = c;
       if (chunk_is_empty(c)) {
         detach_empty(a, c);
-        batch[n++] = (struct purge_range){c, 0, HS_CHUNK_PAGES};
+        batch[n++] = (struct purge_range){c, 0, HS_CHUNK_PAGES, c->ndirty, false};
         continue;
       }
       if (c->hugepage && !req->split_hugepages) {
@@ -651,14 +671,16 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
         dirty_append(a, c, os_now_ms());
         continue;
       }
-      /* Short runs wait one more decay period (pages reused within it
-       * cost no system call); then they go too. */
-      unsigned from = 0, first, count;
+      /* Short free runs wait one more decay period (pages reused within
+       * it cost no system call); then they go too. A free run goes whole,
+       * clean pages and all: one call, and no clean page splits the dirty
+       * ones into short runs. */
+      unsigned from = 0, first, count, dirty;
       unsigned min_run = c->short_waited && req->short_runs_later ? 1 : req->min_run_pages;
-      while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count)) {
+      while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count, &dirty)) {
         if (count < min_run) continue;
         take_from(a, c, first, count);
-        batch[n++] = (struct purge_range){c, first, count};
+        batch[n++] = (struct purge_range){c, first, count, dirty, split_hugepages(c)};
       }
       if (n < PURGE_BATCH && c->ndirty && a->dirty_head == c) {
         c->short_waited = 1;
@@ -670,9 +692,10 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
     hs_lock_release(&a->lock);
     for (unsigned i = 0; i < n; i++) {
       struct chunk *c = batch[i].chunk;
+      if (batch[i].split) os_hugepage((void *)c->base, HS_CHUNK, false);
       advise(req, (void *)(c->base + ((uintptr_t)batch[i].first << HS_PAGE_SHIFT)),
              (size_t)batch[i].count << HS_PAGE_SHIFT);
-      bytes += (size_t)batch[i].count << HS_PAGE_SHIFT;
+      bytes += (size_t)batch[i].dirty << HS_PAGE_SHIFT;
       if (batch[i].count == HS_CHUNK_PAGES) chunk_return(c, req->lazy);
     }
     hs_lock_acquire(&a->lock);

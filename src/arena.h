@@ -59,6 +59,9 @@ struct arena {
   size_t used_peak_pages;    /* the most pages in use lately: raised here, lowered
                                 by purge.c's passes (racy by design) */
   uint64_t purge_next_ms;    /* purge.c's: when this arena's next decay pass is due */
+  size_t purge_left_pages;   /* purge.c's: dirty pages its last pass left (an excess
+                              * counts only what came on top of them) */
+  uint64_t purge_excess_next_ms; /* purge.c's: when an excess may retry them */
   struct arena_class cls[SIZECLASS_SMALL];
   struct arena_stats stats;
 };

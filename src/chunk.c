@@ -118,12 +118,17 @@ void chunk_give(struct chunk *c, unsigned first, unsigned count, enum chunk_give
   update_longest(c);
 }
 
-bool chunk_next_dirty(const struct chunk *c, unsigned *from, unsigned *first, unsigned *count) {
-  unsigned i = next_bit(c->dirty_bits, *from, true);
-  if (i >= HS_CHUNK_PAGES) return false;
-  unsigned end = next_bit(c->dirty_bits, i, false);
-  *first = i;
-  *count = end - i;
-  *from = end;
-  return true;
+bool chunk_next_dirty(const struct chunk *c, unsigned *from, unsigned *first, unsigned *count, unsigned *dirty) {
+  for (unsigned i = *from; (i = next_bit(c->dirty_bits, i, true)) < HS_CHUNK_PAGES;) {
+    /* The free run around dirty page i: back to its start, on to its end. */
+    unsigned start = i;
+    while (start > *from && ((c->free_bits[(start - 1) >> 6] >> ((start - 1) & 63)) & 1)) start--;
+    unsigned end = next_bit(c->free_bits, i, false);
+    *first = start;
+    *count = end - start;
+    *dirty = count_bits(c->dirty_bits, start, end - start);
+    *from = end;
+    return true;
+  }
+  return false;
 }

@@ -51,7 +51,12 @@ struct chunk {
   uint16_t nfree, ndirty;
   uint16_t longest;                /* longest run of free pages */
   uint8_t hugepage;                /* huge pages asked for (MADV_HUGEPAGE) */
-  /* Owned by arena.c, under its lock: the run index and the decay queue. */
+  /* Owned by arena.c, under its lock: huge-page policy, the run index and
+   * the decay queue. */
+  uint8_t hugepage_split;          /* huge pages asked for, then broken by a
+                                    * partial purge: MADV_NOHUGEPAGE (so that
+                                    * khugepaged does not fill the purged pages
+                                    * back in) until the chunk is full again */
   uint8_t bucket;
   uint8_t short_waited;            /* a decay pass left its short dirty runs once */
   uint64_t dirty_since_ms;         /* when ndirty last rose from 0 */
@@ -134,9 +139,11 @@ enum chunk_give_as {
 /* Mark used pages [first, first+count) free, in the state given. */
 void chunk_give(struct chunk *c, unsigned first, unsigned count, enum chunk_give_as as);
 
-/* The first run of dirty pages at or after *from: true and [*first,
- * *first+*count), with *from moved past it; false when there is none. */
-bool chunk_next_dirty(const struct chunk *c, unsigned *from, unsigned *first, unsigned *count);
+/* The first free run at or after *from that holds dirty pages: true and
+ * [*first, *first+*count), *dirty of its pages dirty (the others clean:
+ * purging the whole run is one call either way), with *from moved past it;
+ * false when there is none. */
+bool chunk_next_dirty(const struct chunk *c, unsigned *from, unsigned *first, unsigned *count, unsigned *dirty);
 
 HS_INLINE bool chunk_is_empty(const struct chunk *c) { return c->nfree == HS_CHUNK_PAGES; }
 

@@ -12,10 +12,12 @@
  * decay_ms * (1 + 1/PURGE_PASSES_PER_DECAY) after it went dirty. */
 #define PURGE_PASSES_PER_DECAY 4
 /* An arena that shrank holds "excess" dirty memory above this many pages
- * (8 MiB) and above a quarter of its pages in use (is_excess); then it keeps
- * an eighth of what is in use, at least PURGE_KEEP_MIN pages (1 MiB). */
-#define PURGE_EXCESS_MIN ((size_t)2048)
+ * (2 MiB) and above a sixteenth of its pages in use (is_excess); then it
+ * keeps a thirty-second of what is in use, at least PURGE_KEEP_MIN pages
+ * (1 MiB). */
+#define PURGE_EXCESS_MIN ((size_t)512)
 #define PURGE_KEEP_MIN ((size_t)256)
+#define PURGE_EXCESS_RETRY_MS 20
 /* Decay passes leave dirty runs shorter than this (64 KiB) in partly used
  * chunks: each run is a system call, and a fragmented chunk would cost one
  * per page per pass. An excess or a trim takes them too. */
@@ -43,6 +45,8 @@ static size_t load(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED
 /* What purge reads of an arena, racily (a pass takes the lock itself). */
 struct arena_view {
   size_t used, free, dirty, peak;
+  size_t fresh; /* dirty pages on top of what the last pass left */
+  uint64_t excess_next; /* when an excess pass may retry what that pass left */
 };
 
 static struct arena_view view_of(struct arena *a) {
@@ -52,22 +56,31 @@ static struct arena_view view_of(struct arena *a) {
   v.dirty = load(&a->dirty_pages);
   v.peak = load(&a->used_peak_pages);
   v.used = total > v.free ? total - v.free : 0;
+  size_t left = load(&a->purge_left_pages);
+  v.fresh = v.dirty > left ? v.dirty - left : 0;
+  v.excess_next = __atomic_load_n(&a->purge_excess_next_ms, __ATOMIC_RELAXED);
   return v;
 }
 
 /* An excess: the arena shrank (in use under half its recent peak) and holds
- * more dirty pages than a quarter of what it uses. A program whose heap
- * churns at a steady size reuses its dirty pages and is left to decay. */
-static bool is_excess(const struct arena_view *v) {
-  return v->dirty > PURGE_EXCESS_MIN && v->dirty > v->used / 4 && v->used < v->peak / 2;
+ * more dirty pages than a sixteenth of what it uses. A program whose heap
+ * churns at a steady size reuses its dirty pages and is left to decay. What
+ * a pass leaves (runs too short, huge pages kept whole) does not make every
+ * release after it an excess: only PURGE_EXCESS_MIN freed on top of it, or
+ * PURGE_EXCESS_RETRY_MS later (its runs may have grown by then). */
+static bool is_excess(const struct arena_view *v, uint64_t now) {
+  return (v->fresh > PURGE_EXCESS_MIN || (v->dirty > PURGE_EXCESS_MIN && now >= v->excess_next)) &&
+         v->dirty > v->used / 16 && v->used < v->peak / 2;
 }
 
-/* One decay pass over arena a at time `now`: what has been dirty for
- * decay_ms goes back, and an excess goes back at once. */
-static size_t purge_arena(struct arena *a, uint64_t now) {
+/* One pass over arena a at time `now`: what has been dirty for decay_ms goes
+ * back, and an excess goes back at once. `timed`: the pass was due (not
+ * brought forward by an excess), so the peak forgets some of its distance;
+ * excess passes, as frequent as the frees, would make it forget at once. */
+static size_t purge_arena(struct arena *a, uint64_t now, bool timed) {
   struct arena_view v = view_of(a);
-  bool excess = is_excess(&v);
-  size_t keep = v.used / 8 > PURGE_KEEP_MIN ? v.used / 8 : PURGE_KEEP_MIN;
+  bool excess = is_excess(&v, now);
+  size_t keep = v.used / 32 > PURGE_KEEP_MIN ? v.used / 32 : PURGE_KEEP_MIN;
   struct arena_purge_request req = {
       .dirty_before_ms = now >= (uint64_t)hs_conf.decay_ms ? now - (uint64_t)hs_conf.decay_ms + 1 : 0,
       .keep_dirty_pages = excess ? keep : SIZE_MAX,
@@ -84,8 +97,10 @@ static size_t purge_arena(struct arena *a, uint64_t now) {
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
-  /* The peak forgets half its distance to what is in use at every pass. */
-  if (v.peak > v.used) __atomic_store_n(&a->used_peak_pages, v.used + (v.peak - v.used) / 2, __ATOMIC_RELAXED);
+  __atomic_store_n(&a->purge_left_pages, load(&a->dirty_pages), __ATOMIC_RELAXED);
+  __atomic_store_n(&a->purge_excess_next_ms, now + PURGE_EXCESS_RETRY_MS, __ATOMIC_RELAXED);
+  /* The peak forgets half its distance to what is in use at every timed pass. */
+  if (timed && v.peak > v.used) __atomic_store_n(&a->used_peak_pages, v.used + (v.peak - v.used) / 2, __ATOMIC_RELAXED);
   /* Descriptors of the slabs and chunks just released. */
   return bytes + meta_purge(excess || hs_conf.decay_ms == 0 ? 1 : PURGE_META_MIN_PAGES);
 }
@@ -103,30 +118,40 @@ static void background_maybe_start(void) {
   if (!os_start_thread(background_main, NULL)) __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED);
 }
 
-static void on_arena_release(struct arena *a) {
-  background_maybe_start();
-  if (hs_conf.decay_ms < 0 || load(&a->dirty_pages) == 0) return;
-  struct arena_view v = view_of(a);
-  uint64_t now = os_now_ms();
-  uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
-  if (now < due && !is_excess(&v)) return;
-  __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
-  purge_arena(a, now);
-}
-
 static void huge_pass(uint64_t now) {
   if (!huge_cache_nonempty()) return;
   uint64_t decay = (uint64_t)hs_conf.decay_ms;
   huge_expire(hs_conf.decay_ms == 0 ? UINT64_MAX : (now >= decay ? now - decay + 1 : 0));
 }
 
-static void on_huge_release(void) {
+/* The huge cache's pass, when one is due. Run from both hooks: a program
+ * that freed its big blocks and now churns only small ones frees no huge
+ * block that would expire the cached ones. */
+static void huge_pass_if_due(uint64_t now) {
+  if (hs_conf.decay_ms > 0 && now < __atomic_load_n(&huge_next_ms, __ATOMIC_RELAXED)) return;
+  if (!huge_cache_nonempty()) return;
+  __atomic_store_n(&huge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+  huge_pass(now);
+}
+
+static void on_arena_release(struct arena *a) {
   background_maybe_start();
   if (hs_conf.decay_ms < 0) return;
   uint64_t now = os_now_ms();
-  if (hs_conf.decay_ms > 0 && now < __atomic_load_n(&huge_next_ms, __ATOMIC_RELAXED)) return;
-  __atomic_store_n(&huge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
-  huge_pass(now);
+  huge_pass_if_due(now);
+  if (load(&a->dirty_pages) == 0) return;
+  struct arena_view v = view_of(a);
+  uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
+  bool timed = now >= due;
+  if (!timed && !is_excess(&v, now)) return;
+  if (timed) __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+  purge_arena(a, now, timed);
+}
+
+static void on_huge_release(void) {
+  background_maybe_start();
+  if (hs_conf.decay_ms < 0) return;
+  huge_pass_if_due(os_now_ms());
 }
 
 static void *background_main(void *arg) {
@@ -142,7 +167,7 @@ static void *background_main(void *arg) {
       struct arena *a = &hs_arenas[i];
       if (load(&a->dirty_pages) == 0) continue;
       __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
-      purge_arena(a, now);
+      purge_arena(a, now, true);
     }
     huge_pass(now);
   }

@@ -10,9 +10,10 @@
  *    memory; at most one every decay_ms / PURGE_PASSES_PER_DECAY per arena)
  *    and, with background_thread:1, from a thread while the program idles;
  *  - excess: an arena that shrank (in use under half its recent peak) and
- *    holds more dirty pages than a quarter of its pages in use (and more
- *    than PURGE_EXCESS_MIN) gives the oldest back at once, down to an eighth
- *    of what is in use, so a program that frees much of its heap and then
+ *    holds more dirty pages than a sixteenth of its pages in use (and more
+ *    than PURGE_EXCESS_MIN freed since the last pass) gives the oldest back
+ *    at once, down to a thirty-second of what is in use, so a program that
+ *    frees much of its heap and then
  *    sleeps gets it back without a thread, while one that churns at a
  *    steady size keeps reusing its dirty pages;
  *  - huge pages are kept whole: free pages of a partly used chunk that asked

@@ -3,8 +3,11 @@
  * partly used slab is resident exactly when it holds a live block), calloc
  * zeroed from purged and recycled pages under MADV_DONTNEED and MADV_FREE
  * and fresh pages not touched by it, huge pages kept when little is freed,
- * none at all with thp:never, and the background thread purging an idle
- * process and a forked child. Residency is read page by page with mincore,
+ * none at all with thp:never, a chunk whose huge pages a purge broke asking
+ * for none (khugepaged would fill the purged pages back in) until it is full
+ * again, cached huge blocks expiring while the program allocates only small
+ * blocks, and the background thread purging an idle process and a forked
+ * child. Residency is read page by page with mincore,
  * so the checks do not depend on the rest of the process's RSS.
  *
  * Each case runs in a child process with its own HUGESLAB_CONF (the program
@@ -279,6 +282,107 @@ static int case_thp(bool never) {
   return 0;
 }
 
+/* Resident pages of [p, p + len), 0 where nothing is mapped any more. */
+static size_t mapped_resident(const void *p, size_t len) {
+  size_t count = 0;
+  for (uintptr_t pg = (uintptr_t)p & ~(uintptr_t)4095; pg < (uintptr_t)p + len; pg += 4096) {
+    unsigned char v;
+    if (mincore((void *)pg, 4096, &v) == 0) count += v & 1;
+    else CHECK(errno == ENOMEM);
+  }
+  return count;
+}
+
+/* decay_ms:200: a freed huge block waits in the cache, then goes back while
+ * the program only frees page runs (no huge block is freed again). */
+static int case_huge_decay(void) {
+  size_t n = 16 << 20;
+  char *big = malloc(n);
+  CHECK(big != NULL);
+  memset(big, 0x5a, n);
+  free(big);
+  size_t cached = mapped_resident(big, n);
+  printf("  freed 16 MiB block: %zu pages resident at once\n", cached);
+  CHECK_MSG(cached * 4096 >= n / 2, "the freed block was not kept for reuse (%zu pages)", cached);
+  usleep(400 * 1000);
+  poke();
+  poke();
+  size_t after = mapped_resident(big, n);
+  printf("  after 400 ms and page runs freed: %zu pages resident\n", after);
+  CHECK_MSG(after == 0, "cached huge block still resident after decay_ms (%zu pages)", after);
+  return 0;
+}
+
+/* Whether the mapping holding address p has `flag` among its VmFlags. */
+static bool vm_flag(uintptr_t p, const char *flag) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  bool in = false, found = false;
+  CHECK(f != NULL);
+  while (fgets(line, sizeof line, f)) {
+    uintptr_t a, b;
+    char *dash = strchr(line, '-'), *space = strchr(line, ' ');
+    if (dash && space && dash < space && sscanf(line, "%lx-%lx ", &a, &b) == 2) {
+      in = a <= p && p < b;
+    } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      for (char *t = strtok(line + 8, " \n"); t; t = strtok(NULL, " \n")) found |= !strcmp(t, flag);
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static bool thp_available(void) {
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  char line[128] = "";
+  if (!f) return false;
+  bool ok = fgets(line, sizeof line, f) && !strstr(line, "[never]");
+  fclose(f);
+  return ok;
+}
+
+/* Default THP, decay_ms:100: a 64 MiB heap of which one block in 4096
+ * stays (8 pages per chunk). The purge breaks the chunks' huge pages, and
+ * they stop asking for any (VmFlags nh), so khugepaged cannot fill them
+ * back in; filled up again, they ask again (hg). */
+static int case_thp_split(void) {
+  if (!thp_available()) {
+    printf("  no transparent huge pages here: nothing to check\n");
+    return 0;
+  }
+  struct set s = set_make(64 << 20, 64);
+  uintptr_t last_live = 0;
+  size_t nlive = 0;
+  for (size_t i = 0; i < s.n; i++)
+    if (i % 4096 == 100) last_live = (uintptr_t)s.blocks[i]; /* the last: chunks past thp_min_mb */
+  CHECK_MSG(vm_flag(last_live, "hg"), "a 64 MiB heap did not ask for huge pages");
+  for (size_t i = 0; i < s.n; i++) {
+    if (i % 4096 == 100) {
+      nlive++;
+      continue;
+    }
+    free(s.blocks[i]);
+    s.blocks[i] = NULL;
+  }
+  flush();
+  usleep(300 * 1000);
+  poke();
+  bool nh = vm_flag(last_live, "nh"), hg = vm_flag(last_live, "hg");
+  printf("  %zu blocks live in 64 MiB, after a purge: VmFlags %s%s\n", nlive, nh ? "nh " : "", hg ? "hg" : "");
+  CHECK_MSG(nh && !hg, "a chunk whose huge pages were purged still asks for them");
+  for (size_t i = 0; i < s.n; i++)
+    if (!s.blocks[i]) {
+      s.blocks[i] = malloc(64);
+      CHECK(s.blocks[i] != NULL);
+    }
+  hg = vm_flag(last_live, "hg");
+  printf("  filled again: VmFlags %s\n", hg ? "hg" : "without hg");
+  CHECK_MSG(hg, "a chunk filled again does not ask for huge pages");
+  set_free(&s);
+  return 0;
+}
+
 static int threads_now(void) {
   DIR *d = opendir("/proc/self/task");
   int n = 0;
@@ -334,6 +438,8 @@ static const struct {
     {"calloc", "purge:free"},
     {"thp", ""},
     {"thp-never", "thp:never"},
+    {"thp-split", "decay_ms:100"},
+    {"huge-decay", "decay_ms:200"},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
 };
 
@@ -345,6 +451,8 @@ static int run_case(const char *name) {
   if (!strcmp(name, "calloc")) return case_calloc();
   if (!strcmp(name, "thp")) return case_thp(false);
   if (!strcmp(name, "thp-never")) return case_thp(true);
+  if (!strcmp(name, "thp-split")) return case_thp_split();
+  if (!strcmp(name, "huge-decay")) return case_huge_decay();
   if (!strcmp(name, "background")) return case_background();
   fprintf(stderr, "unknown case %s\n", name);
   return 2;
