@@ -41,10 +41,7 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
   }
   hs_init();
   if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
-    void *p = arena_alloc_large(tcache_arena(), n, align, zeroed);
-    /* Out of memory: cached memory back first. */
-    if (!p && purge_for_memory() > 0) p = arena_alloc_large(tcache_arena(), n, align, zeroed);
-    return p;
+    return arena_alloc_large(tcache_arena(), n, align, zeroed);
   }
   return huge_alloc(n, align, zeroed);
 }

@@ -27,6 +27,7 @@
 struct arena hs_arenas[ARENA_MAX];
 unsigned hs_arena_count;
 void (*arena_release_hook)(struct arena *a);
+size_t (*arena_memory_hook)(void);
 
 /* A purged chunk waiting in the source: a small node, so that its 10 KiB
  * descriptor goes back to meta (and its pages to the kernel) meanwhile. */
@@ -268,6 +269,19 @@ static struct chunk *take_pages(struct arena *a, unsigned count, unsigned align_
   return best;
 }
 
+/* Take a chunk with nothing in use out of the arena (lock held): out of the
+ * index, the queue and the chunk map. */
+static void detach_empty(struct arena *a, struct chunk *c) {
+  bucket_remove(a, c);
+  if (c->ndirty) dirty_remove(a, c);
+  set_dirty_pages(a, a->dirty_pages - c->ndirty);
+  a->chunk_pages -= HS_CHUNK_PAGES;
+  a->free_pages -= HS_CHUNK_PAGES;
+  a->stats.chunk_bytes -= HS_CHUNK;
+  chunkmap_set((void *)c->base, HS_CHUNK, 0);
+  c->arena = NULL;
+}
+
 /* Pages [first, first+count) of c are no longer in any slab or run: they
  * stay dirty in the chunk until the purge layer asks for them. */
 static void release_pages(struct arena *a, struct chunk *c, unsigned first, unsigned count) {
@@ -276,14 +290,7 @@ static void release_pages(struct arena *a, struct chunk *c, unsigned first, unsi
   /* Under an address-space limit a chunk with nothing in it goes back at
    * once: the program's own mappings may need its address space. */
   if (chunk_is_empty(c) && __atomic_load_n(&source.limited, __ATOMIC_RELAXED)) {
-    bucket_remove(a, c);
-    if (c->ndirty) dirty_remove(a, c);
-    set_dirty_pages(a, a->dirty_pages - c->ndirty);
-    a->chunk_pages -= HS_CHUNK_PAGES;
-    a->free_pages -= HS_CHUNK_PAGES;
-    a->stats.chunk_bytes -= HS_CHUNK;
-    chunkmap_set((void *)c->base, HS_CHUNK, 0);
-    c->arena = NULL;
+    detach_empty(a, c);
     chunk_return(c, false);
   }
 }
@@ -375,7 +382,13 @@ static void released(struct arena *a) {
   if (hook) hook(a);
 }
 
-unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsigned want) {
+/* Out of memory: whether the memory hook gave something back to retry with. */
+static bool memory_given_back(void) {
+  size_t (*hook)(void) = arena_memory_hook;
+  return hook && hook() > 0;
+}
+
+static unsigned refill(struct arena *a, unsigned cls, struct slot_ref *out, unsigned want) {
   struct arena_class *ac = &a->cls[cls];
   unsigned n = 0;
   hs_lock_acquire(&a->lock);
@@ -393,6 +406,12 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
   }
   a->stats.small_out_bytes += (size_t)n * sizeclass_table[cls].size;
   hs_lock_release(&a->lock);
+  return n;
+}
+
+unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsigned want) {
+  unsigned n = refill(a, cls, out, want);
+  if (n == 0 && memory_given_back()) n = refill(a, cls, out, want);
   if (n == 0) errno = ENOMEM;
   return n;
 }
@@ -441,14 +460,8 @@ void arena_flush_batch(const struct slot_ref *refs, unsigned n) {
   }
 }
 
-void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed) {
-  size_t pages = size ? (size + HS_PAGE - 1) >> HS_PAGE_SHIFT : 1;
-  size_t align_pages = align > HS_PAGE ? align >> HS_PAGE_SHIFT : 1;
-  *zeroed = false;
-  if (pages + align_pages - 1 > HS_CHUNK_PAGES) {
-    errno = ENOMEM;
-    return NULL;
-  }
+/* A run of `pages` aligned to `align_pages` (they fit in a chunk). */
+static void *alloc_large(struct arena *a, size_t pages, size_t align_pages, bool *zeroed) {
   struct slab *s = meta_alloc(slab_desc_size(1));
   if (!s) return NULL;
   hs_lock_acquire(&a->lock);
@@ -476,6 +489,20 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed
   hs_lock_release(&a->lock);
   *zeroed = zero;
   return ref.ptr;
+}
+
+void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed) {
+  size_t pages = size ? (size + HS_PAGE - 1) >> HS_PAGE_SHIFT : 1;
+  size_t align_pages = align > HS_PAGE ? align >> HS_PAGE_SHIFT : 1;
+  *zeroed = false;
+  if (pages + align_pages - 1 > HS_CHUNK_PAGES) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = alloc_large(a, pages, align_pages, zeroed);
+  if (!p && memory_given_back()) p = alloc_large(a, pages, align_pages, zeroed);
+  if (!p) errno = ENOMEM;
+  return p;
 }
 
 bool arena_resize_large(struct slab *s, size_t size) {
@@ -543,19 +570,6 @@ static bool split_hugepages(struct chunk *c) {
 static void advise(const struct arena_purge_request *req, void *p, size_t size) {
   if (req->lazy) os_purge_lazy(p, size);
   else os_purge(p, size);
-}
-
-/* Take a chunk with nothing in use out of the arena (lock held): out of the
- * index, the queue and the chunk map. */
-static void detach_empty(struct arena *a, struct chunk *c) {
-  bucket_remove(a, c);
-  if (c->ndirty) dirty_remove(a, c);
-  set_dirty_pages(a, a->dirty_pages - c->ndirty);
-  a->chunk_pages -= HS_CHUNK_PAGES;
-  a->free_pages -= HS_CHUNK_PAGES;
-  a->stats.chunk_bytes -= HS_CHUNK;
-  chunkmap_set((void *)c->base, HS_CHUNK, 0);
-  c->arena = NULL;
 }
 
 /* The pages of partly used slabs that hold no slot in use (lock held):
@@ -678,7 +692,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
       unsigned from = 0, first, count, dirty;
       unsigned min_run = c->short_waited && req->short_runs_later ? 1 : req->min_run_pages;
       while (n < PURGE_BATCH && chunk_next_dirty(c, &from, &first, &count, &dirty)) {
-        if (count < min_run) continue;
+        if (dirty < min_run) continue;
         take_from(a, c, first, count);
         batch[n++] = (struct purge_range){c, first, count, dirty, split_hugepages(c)};
       }

@@ -58,10 +58,22 @@ struct arena {
   size_t dirty_pages;        /* of those, pages dirty; also read racily by purge.c */
   size_t used_peak_pages;    /* the most pages in use lately: raised here, lowered
                                 by purge.c's passes (racy by design) */
-  uint64_t purge_next_ms;    /* purge.c's: when this arena's next decay pass is due */
-  size_t purge_left_pages;   /* purge.c's: dirty pages its last pass left (an excess
-                              * counts only what came on top of them) */
-  uint64_t purge_excess_next_ms; /* purge.c's: when an excess may retry them */
+  /* Owned by purge.c, read and written outside the lock (racy by design,
+   * except `busy`): its pass schedule and excess policy for this arena. */
+  struct {
+    int busy;                /* a pass is running: one at a time per arena (the
+                                others would only wait on its lock) */
+    uint64_t next_ms;        /* when the next timed (decay) pass is due */
+    size_t left_pages;       /* dirty pages the last pass left: an excess counts
+                                only what came on top of them */
+    uint64_t retry_ms;       /* ... or, from then on, all of them again */
+    size_t excess_min_pages; /* the least excess worth a pass (0: the default);
+                                doubled when the arena grows back right after
+                                one, halved when none came for a while */
+    size_t regrow_pages;     /* in use above this after an excess pass: it grew
+                                back (0: not watching) */
+    uint64_t excess_ms;      /* when the last excess pass ran */
+  } purge;
   struct arena_class cls[SIZECLASS_SMALL];
   struct arena_stats stats;
 };
@@ -119,6 +131,12 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req);
 /* Called (if set) after an arena entry point that freed memory returned, with
  * no lock held: purge.c's trigger for decay. Set once at start-up. */
 extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
+
+/* Called (if set) when an arena cannot get memory, with no lock held: gives
+ * back what is cached (purge.c's purge_for_memory) and returns the bytes;
+ * arena_refill and arena_alloc_large retry once when it gave any. Set once
+ * at start-up. */
+extern size_t (*arena_memory_hook)(void) HS_HIDDEN;
 
 /* Sum of every arena's counters (each read under its lock). */
 void arena_stats_sum(struct arena_stats *out);

@@ -18,6 +18,10 @@
 #define PURGE_EXCESS_MIN ((size_t)512)
 #define PURGE_KEEP_MIN ((size_t)256)
 #define PURGE_EXCESS_RETRY_MS 20
+/* An arena that grows back soon after an excess pass (its heap swings, and
+ * each pass costs the page faults of the regrowth) raises its own minimum,
+ * up to this many pages (64 MiB). */
+#define PURGE_EXCESS_MAX ((size_t)16384)
 /* Decay passes leave dirty runs shorter than this (64 KiB) in partly used
  * chunks: each run is a system call, and a fragmented chunk would cost one
  * per page per pass. An excess or a trim takes them too. */
@@ -45,8 +49,9 @@ static size_t load(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED
 /* What purge reads of an arena, racily (a pass takes the lock itself). */
 struct arena_view {
   size_t used, free, dirty, peak;
-  size_t fresh; /* dirty pages on top of what the last pass left */
+  size_t fresh;         /* dirty pages on top of what the last pass left */
   uint64_t excess_next; /* when an excess pass may retry what that pass left */
+  size_t excess_min;    /* the arena's excess minimum */
 };
 
 static struct arena_view view_of(struct arena *a) {
@@ -56,9 +61,11 @@ static struct arena_view view_of(struct arena *a) {
   v.dirty = load(&a->dirty_pages);
   v.peak = load(&a->used_peak_pages);
   v.used = total > v.free ? total - v.free : 0;
-  size_t left = load(&a->purge_left_pages);
+  size_t left = load(&a->purge.left_pages);
   v.fresh = v.dirty > left ? v.dirty - left : 0;
-  v.excess_next = __atomic_load_n(&a->purge_excess_next_ms, __ATOMIC_RELAXED);
+  v.excess_next = __atomic_load_n(&a->purge.retry_ms, __ATOMIC_RELAXED);
+  v.excess_min = load(&a->purge.excess_min_pages);
+  if (v.excess_min == 0) v.excess_min = PURGE_EXCESS_MIN;
   return v;
 }
 
@@ -69,16 +76,37 @@ static struct arena_view view_of(struct arena *a) {
  * release after it an excess: only PURGE_EXCESS_MIN freed on top of it, or
  * PURGE_EXCESS_RETRY_MS later (its runs may have grown by then). */
 static bool is_excess(const struct arena_view *v, uint64_t now) {
-  return (v->fresh > PURGE_EXCESS_MIN || (v->dirty > PURGE_EXCESS_MIN && now >= v->excess_next)) &&
+  return (v->fresh > v->excess_min || (v->dirty > v->excess_min && now >= v->excess_next)) &&
          v->dirty > v->used / 16 && v->used < v->peak / 2;
 }
 
-/* One pass over arena a at time `now`: what has been dirty for decay_ms goes
- * back, and an excess goes back at once. `timed`: the pass was due (not
+/* The excess minimum adapts (lock-free, racy by design): an arena in use
+ * above what an excess pass left plus half of what it took, within
+ * decay_ms of it, grew back, and doubles its minimum; a timed pass 4 ×
+ * decay_ms after the last excess pass halves it again. */
+static void excess_watch(struct arena *a, const struct arena_view *v, uint64_t now) {
+  size_t mark = load(&a->purge.regrow_pages);
+  if (mark == 0 || v->used <= mark) return;
+  __atomic_store_n(&a->purge.regrow_pages, 0, __ATOMIC_RELAXED);
+  if (now - __atomic_load_n(&a->purge.excess_ms, __ATOMIC_RELAXED) >= (uint64_t)hs_conf.decay_ms) return;
+  size_t min = v->excess_min * 2 < PURGE_EXCESS_MAX ? v->excess_min * 2 : PURGE_EXCESS_MAX;
+  __atomic_store_n(&a->purge.excess_min_pages, min, __ATOMIC_RELAXED);
+}
+
+static void excess_relax(struct arena *a, const struct arena_view *v, uint64_t now) {
+  if (v->excess_min <= PURGE_EXCESS_MIN) return;
+  if (now - __atomic_load_n(&a->purge.excess_ms, __ATOMIC_RELAXED) < 4 * (uint64_t)hs_conf.decay_ms) return;
+  __atomic_store_n(&a->purge.excess_min_pages, v->excess_min / 2, __ATOMIC_RELAXED);
+  __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);
+}
+
+/* One pass over arena a at time `now`, unless one is running already: what
+ * has been dirty for decay_ms goes back, and an excess goes back at once. `timed`: the pass was due (not
  * brought forward by an excess), so the peak forgets some of its distance;
  * excess passes, as frequent as the frees, would make it forget at once. */
-static size_t purge_arena(struct arena *a, uint64_t now, bool timed) {
-  struct arena_view v = view_of(a);
+static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64_t now, bool timed) {
+  if (__atomic_exchange_n(&a->purge.busy, 1, __ATOMIC_ACQUIRE)) return 0;
+  struct arena_view v = *view;
   bool excess = is_excess(&v, now);
   size_t keep = v.used / 32 > PURGE_KEEP_MIN ? v.used / 32 : PURGE_KEEP_MIN;
   struct arena_purge_request req = {
@@ -97,10 +125,17 @@ static size_t purge_arena(struct arena *a, uint64_t now, bool timed) {
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
-  __atomic_store_n(&a->purge_left_pages, load(&a->dirty_pages), __ATOMIC_RELAXED);
-  __atomic_store_n(&a->purge_excess_next_ms, now + PURGE_EXCESS_RETRY_MS, __ATOMIC_RELAXED);
+  if (excess) {
+    __atomic_store_n(&a->purge.regrow_pages, v.used + (bytes >> HS_PAGE_SHIFT) / 2 + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);
+  } else if (timed) {
+    excess_relax(a, &v, now);
+  }
+  __atomic_store_n(&a->purge.left_pages, load(&a->dirty_pages), __ATOMIC_RELAXED);
+  __atomic_store_n(&a->purge.retry_ms, now + PURGE_EXCESS_RETRY_MS, __ATOMIC_RELAXED);
   /* The peak forgets half its distance to what is in use at every timed pass. */
   if (timed && v.peak > v.used) __atomic_store_n(&a->used_peak_pages, v.used + (v.peak - v.used) / 2, __ATOMIC_RELAXED);
+  __atomic_store_n(&a->purge.busy, 0, __ATOMIC_RELEASE);
   /* Descriptors of the slabs and chunks just released. */
   return bytes + meta_purge(excess || hs_conf.decay_ms == 0 ? 1 : PURGE_META_MIN_PAGES);
 }
@@ -141,11 +176,12 @@ static void on_arena_release(struct arena *a) {
   huge_pass_if_due(now);
   if (load(&a->dirty_pages) == 0) return;
   struct arena_view v = view_of(a);
-  uint64_t due = __atomic_load_n(&a->purge_next_ms, __ATOMIC_RELAXED);
+  excess_watch(a, &v, now);
+  uint64_t due = __atomic_load_n(&a->purge.next_ms, __ATOMIC_RELAXED);
   bool timed = now >= due;
   if (!timed && !is_excess(&v, now)) return;
-  if (timed) __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
-  purge_arena(a, now, timed);
+  if (timed) __atomic_store_n(&a->purge.next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+  purge_arena(a, &v, now, timed);
 }
 
 static void on_huge_release(void) {
@@ -166,8 +202,9 @@ static void *background_main(void *arg) {
     for (unsigned i = 0; i < hs_arena_count; i++) {
       struct arena *a = &hs_arenas[i];
       if (load(&a->dirty_pages) == 0) continue;
-      __atomic_store_n(&a->purge_next_ms, now + pass_interval(), __ATOMIC_RELAXED);
-      purge_arena(a, now, true);
+      __atomic_store_n(&a->purge.next_ms, now + pass_interval(), __ATOMIC_RELAXED);
+      struct arena_view v = view_of(a);
+      purge_arena(a, &v, now, true);
     }
     huge_pass(now);
   }
@@ -176,20 +213,30 @@ static void *background_main(void *arg) {
 
 void purge_init(void) {
   arena_release_hook = on_arena_release;
+  arena_memory_hook = purge_for_memory;
   huge_release_hook = on_huge_release;
 }
 
-size_t purge_trim(void) {
+/* Every arena's free pages back at once, run by run whatever their length
+ * and huge pages or not; `inside_slabs`: the free pages of partly used slabs
+ * too. */
+static size_t purge_all_arenas(bool inside_slabs, bool lazy) {
   struct arena_purge_request req = {
       .dirty_before_ms = UINT64_MAX,
       .keep_dirty_pages = 0,
       .split_hugepages = true,
       .empty_slabs = true,
-      .inside_slabs = true,
-      .lazy = hs_conf.purge_lazy,
+      .inside_slabs = inside_slabs,
+      .lazy = lazy,
   };
-  size_t bytes = huge_trim();
+  size_t bytes = 0;
   for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
+  return bytes;
+}
+
+size_t purge_trim(void) {
+  size_t bytes = huge_trim();
+  bytes += purge_all_arenas(true, hs_conf.purge_lazy);
   return bytes + meta_purge(1);
 }
 
@@ -198,17 +245,7 @@ size_t purge_for_memory(void) {
    * hold only memory, which the kernel reclaims itself: the cache first,
    * and the arenas only when it had nothing. */
   size_t bytes = huge_trim();
-  if (bytes) return bytes;
-  struct arena_purge_request req = {
-      .dirty_before_ms = UINT64_MAX,
-      .keep_dirty_pages = 0,
-      .split_hugepages = true,
-      .empty_slabs = true,
-      .inside_slabs = false,
-      .lazy = false,
-  };
-  for (unsigned i = 0; i < hs_arena_count; i++) bytes += arena_purge(&hs_arenas[i], &req);
-  return bytes;
+  return bytes ? bytes : purge_all_arenas(false, false);
 }
 
 void purge_postfork_child(void) { __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED); }

@@ -6,7 +6,6 @@
 #include <string.h>
 #include "chunkmap.h"
 #include "config.h"
-#include "huge.h"
 #include "init.h"
 #include "meta.h"
 #include "os.h"
@@ -169,9 +168,7 @@ void *tcache_alloc_slow(unsigned cls) {
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
   if (tc->mode == TCACHE_DEAD) {
     struct slot_ref r;
-    if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0 &&
-        (huge_trim() == 0 || arena_refill(arena_for_uncached(), cls, &r, 1) == 0))
-      return NULL;
+    if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
     *r.state = SLOT_LIVE;
     return r.ptr;
   }
@@ -182,8 +179,6 @@ void *tcache_alloc_slow(unsigned cls) {
     unsigned want = b->fill < batch ? b->fill : batch;
     if (want == 0) want = 1;
     unsigned got = arena_refill(tc->arena, cls, b->top, want);
-    /* Out of memory: the huge cache's address space and pages back first. */
-    if (got == 0 && huge_trim() > 0) got = arena_refill(tc->arena, cls, b->top, want);
     if (got == 0) return NULL;
     b->top += got;
     if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
