@@ -323,7 +323,7 @@ static void list_remove(struct slab **head, struct slab *s) {
 
 static void slab_unlist(struct arena *a, struct slab *s) {
   struct arena_class *ac = &a->cls[s->cls];
-  if (s->list == SLAB_LIST_PARTIAL) list_remove(&ac->partial, s);
+  if (s->list == SLAB_LIST_PARTIAL) slab_heap_remove(&ac->partial, s);
   else if (s->list == SLAB_LIST_EMPTY) {
     list_remove(&ac->empty, s);
     ac->nempty--;
@@ -397,7 +397,7 @@ static unsigned refill(struct arena *a, unsigned cls, struct slot_ref *out, unsi
     if (!s) {
       s = slab_create(a, cls);
       if (!s) break;
-      list_push_tail(&ac->partial, s);
+      slab_heap_insert(&ac->partial, s);
       s->list = SLAB_LIST_PARTIAL;
     }
     n += slab_take(s, out + n, want - n);
@@ -434,7 +434,7 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
       slab_release(a, s);
     }
   } else if (s->list == SLAB_LIST_NONE && !retired) {
-    list_push_tail(&ac->partial, s);
+    slab_heap_insert(&ac->partial, s);
     s->list = SLAB_LIST_PARTIAL;
   }
 }
@@ -578,13 +578,8 @@ static void advise(const struct arena_purge_request *req, void *p, size_t size) 
 static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_request *req) {
   size_t bytes = 0;
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
-    struct slab *head = a->cls[cls].partial, *s = head;
-    if (!s) continue;
-    do {
-      if (s->trimmed) {
-        s = s->next;
-        continue;
-      }
+    for (struct slab *s = a->cls[cls].partial; s; s = slab_heap_next(s)) {
+      if (s->trimmed) continue;
       s->trimmed = 1;
       uintptr_t run_start = 0, run_end = 0;
       for (unsigned pg = 0; pg <= s->pages; pg++) {
@@ -606,8 +601,7 @@ static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_reque
           run_start = run_end = 0;
         }
       }
-      s = s->next;
-    } while (s != head);
+    }
   }
   return bytes;
 }

@@ -22,9 +22,9 @@
 
 #define ARENA_MAX 256
 
-/* Per-class slab lists, protected by the arena lock. `partial` is circular
- * (head->prev is the tail): refill takes from the head, a slab that regains
- * free slots joins at the tail. `empty` keeps fully free slabs for reuse. */
+/* Per-class slabs, protected by the arena lock. `partial` is the root of a
+ * heap by address (slab_heap_*): refill takes from the lowest slab with free
+ * slots. `empty` (a circular list) keeps fully free slabs for reuse. */
 struct arena_class {
   struct slab *partial;
   struct slab *empty;

@@ -57,7 +57,10 @@ struct slab {
                            slot has come or gone since */
   uint16_t nfree;       /* slots free in the bitmap */
   uint32_t generation;  /* arena fork generation it was made in; older = retired */
-  struct slab *prev, *next;
+  /* On the arena's empty list: prev/next of a circular list. In its partial
+   * heap (slab_heap_*): next = right sibling, prev = left sibling or, for a
+   * first child, the parent (NULL at the root), child = first child. */
+  struct slab *prev, *next, *child;
   uint64_t bitmap[];
 };
 
@@ -90,5 +93,16 @@ HS_INLINE void slab_put(struct slab *s, uint32_t idx) {
 HS_INLINE bool slab_bit_free(const struct slab *s, uint32_t idx) {
   return (s->bitmap[idx >> 6] >> (idx & 63)) & 1;
 }
+
+/* ---- the partial-slab heap -------------------------------------------------
+ * A pairing heap of slabs ordered by address: its root is the lowest slab,
+ * which refills take from, so live data packs into the fewest pages and
+ * chunks. Insert O(1), removal O(log n) amortized. Caller holds the arena
+ * lock; *root is NULL for an empty heap. */
+void slab_heap_insert(struct slab **root, struct slab *s);
+void slab_heap_remove(struct slab **root, struct slab *s);
+/* Every slab of a heap once, root first (the heap must not change meanwhile):
+ * for (s = root; s; s = slab_heap_next(s)). */
+struct slab *slab_heap_next(struct slab *s);
 
 #endif

@@ -180,6 +180,13 @@ void *tcache_alloc_slow(unsigned cls) {
     if (want == 0) want = 1;
     unsigned got = arena_refill(tc->arena, cls, b->top, want);
     if (got == 0) return NULL;
+    /* The refill comes lowest address first; the stack pops from its top,
+     * so turn it over: blocks go out in address order. */
+    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
+      struct slot_ref t = b->top[i];
+      b->top[i] = b->top[j];
+      b->top[j] = t;
+    }
     b->top += got;
     if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
   }

@@ -6,7 +6,7 @@
  * none at all with thp:never, a chunk whose huge pages a purge broke asking
  * for none (khugepaged would fill the purged pages back in) until it is full
  * again, cached huge blocks expiring while the program allocates only small
- * blocks, and the background thread purging an idle process and a forked
+ * blocks, refills from the lowest slab with free slots, and the background thread purging an idle process and a forked
  * child. Residency is read page by page with mincore,
  * so the checks do not depend on the rest of the process's RSS.
  *
@@ -383,6 +383,42 @@ static int case_thp_split(void) {
   return 0;
 }
 
+static int compare_ptrs(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Placement that packs: one 64-byte block freed in each of 8 slabs, the
+ * highest slab first, and the thread cache flushed; the next 8 blocks are
+ * exactly those 8, lowest address first (refills take the lowest slab with
+ * free slots, not the slab that regained one first or the one being filled). */
+static int case_lowest(void) {
+  enum { N = 8192, FREED = 8, STRIDE = 1000 };
+  char **b = malloc(N * sizeof *b);
+  CHECK(b != NULL);
+  for (size_t i = 0; i < N; i++) CHECK((b[i] = malloc(64)) != NULL);
+  qsort(b, N, sizeof *b, compare_ptrs);
+  char *freed[FREED];
+  for (int k = 0; k < FREED; k++) {
+    freed[FREED - 1 - k] = b[N - 1 - (size_t)k * STRIDE];
+    free(freed[FREED - 1 - k]);
+  }
+  flush();
+  int wrong = 0;
+  for (int k = 0; k < FREED; k++) {
+    char *p = malloc(64);
+    CHECK(p != NULL);
+    if (p != freed[k]) {
+      printf("  block %d: %p, expected %p\n", k, (void *)p, (void *)freed[k]);
+      wrong++;
+    }
+    memset(p, 1, 64);
+  }
+  printf("  %d of %d blocks from the lowest slabs, in address order\n", FREED - wrong, FREED);
+  CHECK_MSG(wrong == 0, "refill did not take the lowest slabs first");
+  return 0;
+}
+
 static int threads_now(void) {
   DIR *d = opendir("/proc/self/task");
   int n = 0;
@@ -440,6 +476,7 @@ static const struct {
     {"thp-never", "thp:never"},
     {"thp-split", "decay_ms:100"},
     {"huge-decay", "decay_ms:200"},
+    {"lowest", ""},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
 };
 
@@ -453,6 +490,7 @@ static int run_case(const char *name) {
   if (!strcmp(name, "thp-never")) return case_thp(true);
   if (!strcmp(name, "thp-split")) return case_thp_split();
   if (!strcmp(name, "huge-decay")) return case_huge_decay();
+  if (!strcmp(name, "lowest")) return case_lowest();
   if (!strcmp(name, "background")) return case_background();
   fprintf(stderr, "unknown case %s\n", name);
   return 2;
