@@ -661,11 +661,13 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
   /* Then runs: chunks are visited once each, oldest dirty first; one
    * skipped (a huge page kept whole) goes to the tail with a fresh stamp. */
   size_t visits = 0, limit = a->chunk_pages / HS_CHUNK_PAGES;
-  struct chunk *last = NULL; /* a chunk with more runs than a batch is met again */
+  struct chunk *last = NULL;   /* a chunk with more runs than a batch is met again */
+  struct chunk *resume = NULL; /* ... and finished even when it was the last visit */
   for (;;) {
     unsigned n = 0;
-    while (n < PURGE_BATCH && visits < limit) {
+    while (n < PURGE_BATCH && (visits < limit || (resume && a->dirty_head == resume))) {
       struct chunk *c = a->dirty_head;
+      resume = NULL;
       if (!c || (c->dirty_since_ms >= req->dirty_before_ms && a->dirty_pages <= req->keep_dirty_pages)) break;
       if (c != last) visits++;
       last = c;
@@ -690,6 +692,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
         take_from(a, c, first, count);
         batch[n++] = (struct purge_range){c, first, count, dirty, split_hugepages(c)};
       }
+      if (n == PURGE_BATCH) resume = c;
       if (n < PURGE_BATCH && c->ndirty && a->dirty_head == c) {
         c->short_waited = 1;
         dirty_remove(a, c);
