@@ -97,6 +97,20 @@ int chunk_find_run(const struct chunk *c, unsigned count, unsigned align_pages) 
   }
 }
 
+int chunk_find_dirty_run(const struct chunk *c, unsigned count, unsigned align_pages) {
+  if (c->ndirty == 0 || c->longest < count) return -1;
+  unsigned i = 0;
+  for (;;) {
+    i = next_bit(c->dirty_bits, i, true);
+    if (i >= HS_CHUNK_PAGES) return -1;
+    i = (unsigned)HS_ALIGN_UP(i, align_pages);
+    if (i + count > HS_CHUNK_PAGES) return -1;
+    unsigned used = next_bit(c->free_bits, i, false);
+    if (used >= i + count) return (int)i;
+    i = used + 1;
+  }
+}
+
 unsigned chunk_take(struct chunk *c, unsigned first, unsigned count, bool *zero) {
   unsigned dirty = count_bits(c->dirty_bits, first, count);
   *zero = count_bits(c->unzeroed_bits, first, count) == 0;

@@ -13,8 +13,9 @@
  * The page bookkeeping is owned by the arena that owns the chunk and is
  * written under its lock; this layer takes no lock and decides nothing about
  * when pages go back (that is purge.c), it only records what happened.
- * Runs of free pages are found lowest address first, so live data packs into
- * the low pages and whole chunks empty out. */
+ * Runs of free pages are found lowest address first (or, on request, the
+ * lowest one that starts at a dirty page), so live data packs into the low
+ * pages and whole chunks empty out. */
 #ifndef HS_CHUNK_H
 #define HS_CHUNK_H
 
@@ -125,6 +126,11 @@ void chunk_init(struct chunk *c, uintptr_t base, bool unzeroed);
 /* The lowest run of `count` free pages starting at a multiple of
  * `align_pages`, or -1. */
 int chunk_find_run(const struct chunk *c, unsigned count, unsigned align_pages);
+
+/* The lowest run of `count` free pages starting at a multiple of
+ * `align_pages` at or after a dirty page, or -1: a run that reuses resident
+ * pages (no fault now, and fewer dirty pages left to purge later). */
+int chunk_find_dirty_run(const struct chunk *c, unsigned count, unsigned align_pages);
 
 /* Mark free pages [first, first+count) used. Returns how many of them were
  * dirty; *zero says whether all of them are known to read as zero. */

@@ -20,8 +20,11 @@ HS_TLS struct tcache *tcache_tls = &tcache_boot;
 static pthread_key_t tcache_key;
 static int tcache_key_ready;
 
-/* Slots a thread's first refill of a class takes (then doubling). */
-#define TCACHE_FIRST_FILL 2
+/* A bin's fill before its first refill, in quarter slots: a refill takes
+ * fill / 4 slots (at least one, at most the class batch) and doubles fill,
+ * so refills take 1, 1, 1, 2, 4 ... and a thread that uses a class for a
+ * few blocks holds few it does not use. */
+#define TCACHE_FIRST_FILL 1
 /* Slow-path calls between two garbage-collection passes of a cache. */
 #define TCACHE_GC_EVENTS 256
 
@@ -36,6 +39,39 @@ static struct arena *arena_least_loaded(void);
 void tcache_init(void) {
   /* pthread_key_create takes no memory from malloc in glibc. */
   tcache_key_ready = pthread_key_create(&tcache_key, tcache_destroy) == 0;
+}
+
+/* A class's stack in the descriptor itself: a thread that caches a few blocks
+ * of each class costs two pages of metadata, not eleven. */
+static inline unsigned inline_cap(unsigned cls) {
+  unsigned cap = sizeclass_table[cls].cache_cap;
+  return cap < TCACHE_INLINE_CAP ? cap : TCACHE_INLINE_CAP;
+}
+
+/* Move class cls's stack out of the descriptor into one of the class's full
+ * capacity (tc->grown[cls]). False when it is there already or meta has no
+ * memory: the stack then keeps working at its present capacity. */
+static bool grow_bin(struct tcache *tc, unsigned cls) {
+  struct tcache_bin *b = &tc->bins[cls];
+  unsigned cap = sizeclass_table[cls].cache_cap;
+  if (tc->grown[cls] || b->cap >= cap) return false;
+  struct slot_ref *stack = meta_alloc_uninit(cap * sizeof *stack);
+  if (!stack) return false;
+  unsigned count = tcache_bin_count(b);
+  memcpy(stack, b->top - count, count * sizeof *stack);
+  tc->grown[cls] = stack;
+  b->top = stack + count;
+  b->empty_low = (uint16_t)(uintptr_t)stack;
+  b->full_low = (uint16_t)(uintptr_t)(stack + cap);
+  b->cap = (uint16_t)cap;
+  return true;
+}
+
+/* The grown stacks of a cache that is going away (their slots are handled
+ * by the caller). */
+static void free_grown(struct tcache *tc) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++)
+    if (tc->grown[c]) meta_free(tc->grown[c], sizeclass_table[c].cache_cap * sizeof(struct slot_ref));
 }
 
 static void flush_bin(struct tcache_bin *b, unsigned n) {
@@ -71,7 +107,7 @@ static struct tcache *tcache_create(void) {
     return &tcache_dead;
   }
   size_t slots = 0;
-  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots += sizeclass_table[c].cache_cap;
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots += inline_cap(c);
   size_t size = sizeof(struct tcache) + slots * sizeof(struct slot_ref);
   /* The stacks are written before they are read: only the header is zeroed,
    * so a recycled descriptor does not touch pages it will not use. */
@@ -85,7 +121,7 @@ static struct tcache *tcache_create(void) {
   struct slot_ref *next = tc->storage;
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     tc->bins[c].top = next;
-    tc->bins[c].cap = sizeclass_table[c].cache_cap;
+    tc->bins[c].cap = (uint16_t)inline_cap(c);
     tc->bins[c].empty_low = (uint16_t)(uintptr_t)next;
     tc->bins[c].full_low = (uint16_t)(uintptr_t)(next + tc->bins[c].cap);
     tc->bins[c].fill = TCACHE_FIRST_FILL;
@@ -133,6 +169,7 @@ static void tcache_destroy(void *arg) {
   hs_lock_acquire(&list_lock);
   tcache_unlist(tc);
   hs_lock_release(&list_lock);
+  free_grown(tc);
   meta_free(tc, tc->desc_size);
 }
 
@@ -176,8 +213,10 @@ void *tcache_alloc_slow(unsigned cls) {
   note_slow(tc, cls);
   if (tcache_bin_count(b) == 0) {
     unsigned batch = sizeclass_table[cls].batch;
-    unsigned want = b->fill < batch ? b->fill : batch;
+    unsigned want = b->fill / 4u < batch ? b->fill / 4u : batch;
     if (want == 0) want = 1;
+    if (want > b->cap) grow_bin(tc, cls);
+    if (want > b->cap) want = b->cap;
     unsigned got = arena_refill(tc->arena, cls, b->top, want);
     if (got == 0) return NULL;
     /* The refill comes lowest address first; the stack pops from its top,
@@ -188,7 +227,7 @@ void *tcache_alloc_slow(unsigned cls) {
       b->top[j] = t;
     }
     b->top += got;
-    if (b->fill < batch) b->fill = (uint16_t)(b->fill * 2);
+    if (b->fill / 4u < batch) b->fill = (uint16_t)(b->fill * 2);
   }
   return tcache_alloc(tc, cls);
 }
@@ -212,7 +251,7 @@ void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state
   }
   struct tcache_bin *b = &tc->bins[cls];
   unsigned count = tcache_bin_count(b);
-  if (count >= b->cap) flush_bin(b, count - b->cap / 2);
+  if (count >= b->cap && !grow_bin(tc, cls)) flush_bin(b, count - b->cap / 2);
   tcache_free(tc, owner, cls, p, state);
 }
 
@@ -265,6 +304,7 @@ void tcache_postfork_child(bool own_consistent) {
       forget_all(tc);
     } else {
       tcache_unlist(tc);
+      free_grown(tc);
       meta_free(tc, tc->desc_size);
     }
     tc = next;

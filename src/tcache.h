@@ -33,10 +33,12 @@ struct tcache_bin {
   struct slot_ref *top;
   uint16_t empty_low;      /* (uint16_t)base */
   uint16_t full_low;       /* (uint16_t)(base + cap) */
-  uint16_t cap;            /* capacity; 0 in the static caches */
-  uint16_t fill;           /* slots the next refill takes: starts small and
-                              doubles up to the class batch, so a thread that
-                              uses a class a little holds few of its slots */
+  uint16_t cap;            /* capacity; 0 in the static caches, at most
+                              TCACHE_INLINE_CAP until the stack grows */
+  uint16_t fill;           /* four times the slots the next refill takes:
+                              starts small and doubles up to the class batch,
+                              so a thread that uses a class a little holds few
+                              of its slots */
 };
 
 _Static_assert(SIZECLASS_CACHE_MAX * sizeof(struct slot_ref) < 65536, "a stack's ends differ in their low 16 bits");
@@ -46,6 +48,9 @@ HS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) {
 }
 
 #define TCACHE_REMOTE_CAP 32
+/* Capacity of a class's stack while it lives in the descriptor (see
+ * tcache.c's grow_bin). */
+#define TCACHE_INLINE_CAP 4
 
 struct tcache {
   /* bins[SIZECLASS_LARGE] has capacity 0: page runs are never cached. */
@@ -62,6 +67,9 @@ struct tcache {
   unsigned slow_events;
   uint64_t busy_classes;
   struct tcache *prev, *next; /* every live cache; protected by the list lock */
+  /* Stacks moved out of `storage` when they outgrew TCACHE_INLINE_CAP, each
+   * of its class's full cache_cap (from meta, freed with the cache). */
+  struct slot_ref *grown[SIZECLASS_SMALL];
   size_t desc_size;
   struct slot_ref storage[];
 };

@@ -6,8 +6,9 @@
  * none at all with thp:never, a chunk whose huge pages a purge broke asking
  * for none (khugepaged would fill the purged pages back in) until it is full
  * again, cached huge blocks expiring while the program allocates only small
- * blocks, refills from the lowest slab with free slots, and the background thread purging an idle process and a forked
- * child. Residency is read page by page with mincore,
+ * blocks, refills from the lowest slab with free slots, freed resident pages
+ * reused before clean ones, and the background thread purging an idle
+ * process and a forked child. Residency is read page by page with mincore,
  * so the checks do not depend on the rest of the process's RSS.
  *
  * Each case runs in a child process with its own HUGESLAB_CONF (the program
@@ -419,6 +420,41 @@ static int case_lowest(void) {
   return 0;
 }
 
+/* Freed pages still resident are reused before clean ones, even when the
+ * clean ones lie lower: 8 page runs are freed and trimmed (clean), 8 above
+ * them freed with decay off (dirty); 8 new runs must land on resident pages. */
+static int case_dirty_first(void) {
+  enum { RUNS = 8, RUN = 64 << 10 };
+  char *low[RUNS], *high[RUNS], *again[RUNS];
+  char *anchor = malloc(RUN); /* keeps the chunk in use through the trim */
+  CHECK(anchor != NULL);
+  memset(anchor, 1, RUN);
+  for (int i = 0; i < RUNS; i++) CHECK((low[i] = malloc(RUN)) != NULL);
+  for (int i = 0; i < RUNS; i++) CHECK((high[i] = malloc(RUN)) != NULL);
+  for (int i = 0; i < RUNS; i++) {
+    memset(low[i], 2, RUN);
+    memset(high[i], 3, RUN);
+  }
+  for (int i = 0; i < RUNS; i++) free(low[i]);
+  malloc_trim(0);
+  size_t low_left = 0;
+  for (int i = 0; i < RUNS; i++) low_left += resident_pages(low[i], RUN);
+  for (int i = 0; i < RUNS; i++) free(high[i]);
+  size_t resident = 0, pages = 0;
+  for (int i = 0; i < RUNS; i++) {
+    CHECK((again[i] = malloc(RUN)) != NULL);
+    resident += resident_pages(again[i], RUN);
+    pages += RUN / 4096;
+  }
+  printf("  trimmed runs: %zu pages still resident; new runs: %zu of %zu pages resident before first use\n", low_left,
+         resident, pages);
+  CHECK_MSG(low_left == 0, "malloc_trim left freed runs resident");
+  CHECK_MSG(resident == pages, "new runs took clean pages while freed resident ones were left");
+  for (int i = 0; i < RUNS; i++) free(again[i]);
+  free(anchor);
+  return 0;
+}
+
 static int threads_now(void) {
   DIR *d = opendir("/proc/self/task");
   int n = 0;
@@ -477,6 +513,7 @@ static const struct {
     {"thp-split", "decay_ms:100"},
     {"huge-decay", "decay_ms:200"},
     {"lowest", ""},
+    {"dirty-first", "decay_ms:-1,thp:never"},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
 };
 
@@ -491,6 +528,7 @@ static int run_case(const char *name) {
   if (!strcmp(name, "thp-split")) return case_thp_split();
   if (!strcmp(name, "huge-decay")) return case_huge_decay();
   if (!strcmp(name, "lowest")) return case_lowest();
+  if (!strcmp(name, "dirty-first")) return case_dirty_first();
   if (!strcmp(name, "background")) return case_background();
   fprintf(stderr, "unknown case %s\n", name);
   return 2;
