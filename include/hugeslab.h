@@ -27,6 +27,56 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
  * returned anyway at thread exit). */
 void hs_thread_flush(void);
 
+/* ---- Sealed read-only pools ------------------------------------------------
+ *
+ * A pool is memory apart from the heap that a program fills, seals and then
+ * only reads: a prefork server builds its dataset in a pool before it forks,
+ * and every worker shares every page of it for as long as it lives, since
+ * nothing (not the allocator either) writes a sealed pool again. Blocks are
+ * not freed one by one: the pool goes away whole with hs_pool_destroy.
+ * Every call is thread-safe. */
+typedef struct hs_pool hs_pool_t;
+
+/* A new empty pool with room for about size_hint bytes before it maps more
+ * (0 is fine); pools of 2 MiB and more sit on huge pages. NULL + ENOMEM. */
+hs_pool_t *hs_pool_create(size_t size_hint);
+
+/* n bytes (16-byte aligned; n = 0 gives a unique pointer) from the pool.
+ * NULL + ENOMEM when out of memory, EPERM when the pool is sealed, EINVAL
+ * when pool is NULL or not a pool. Passing a pool block to free() or
+ * realloc() is reported ("hugeslab: free(): pointer into a pool 0x...") and
+ * aborts. */
+void *hs_pool_malloc(hs_pool_t *pool, size_t n);
+
+/* count * n zeroed bytes; NULL + ENOMEM also when count * n overflows. */
+void *hs_pool_calloc(hs_pool_t *pool, size_t count, size_t n);
+
+/* A copy of s in the pool; NULL + EINVAL when s is NULL (else as hs_pool_malloc). */
+char *hs_pool_strdup(hs_pool_t *pool, const char *s);
+
+/* Make the whole pool read-only, its descriptors included: from now on a
+ * write into it faults (SIGSEGV) and hs_pool_malloc fails with EPERM.
+ * Sealing a sealed pool does nothing. 0, or -1 + errno (EINVAL: not a pool;
+ * ENOMEM: the kernel could not change the protection, and the pool stays
+ * writable). */
+int hs_pool_seal(hs_pool_t *pool);
+
+/* Unmap the pool, sealed or not; every pointer into it becomes invalid.
+ * NULL does nothing; a pointer that is not a pool is reported and aborts. */
+void hs_pool_destroy(hs_pool_t *pool);
+
+/* Bytes handed out (used, in 16-byte steps), mapped for the pool, and of
+ * those resident in this process: shared with another process (a parent or
+ * child after fork, or merged by KSM) or private_ to this one (read from
+ * /proc/self/pagemap). */
+struct hs_pool_stats {
+  size_t used, mapped, resident, shared, private_;
+};
+
+/* Fill *out; 0, or -1 + errno (EINVAL: a NULL or bad argument; or the error
+ * reading /proc/self/pagemap). */
+int hs_pool_stats(const hs_pool_t *pool, struct hs_pool_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 #include "hugeslab.h"
 #include "init.h"
 #include "os.h"
+#include "pool.h"
 #include "purge.h"
 #include "sizeclass.h"
 #include "slab.h"
@@ -74,6 +75,11 @@ struct block {
   size_t usable;
 };
 
+/* A pointer that is none of ours: a pool's block, or not ours at all. */
+static HS_NOINLINE HS_NORETURN void report_unknown(const char *call, const void *p) {
+  os_report_pointer(call, pool_owns(p) ? "pointer into a pool" : "invalid pointer", p);
+}
+
 /* Resolve p or report `call`(): invalid pointer / double free and abort.
  * `freeing` picks the wording for a block that is already free. */
 HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b) {
@@ -81,12 +87,11 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
   *b = (struct block){.ptr = p};
   if (e & CHUNKMAP_HUGE) {
     b->huge = huge_lookup(e, p);
-    if (!b->huge) os_report_pointer(call, "invalid pointer", p);
+    if (!b->huge) report_unknown(call, p);
     b->usable = b->huge->usable;
     return;
   }
-  if (!e || !chunk_state_lookup((const struct chunk *)e, p, &b->cls, &b->state))
-    os_report_pointer(call, "invalid pointer", p);
+  if (!e || !chunk_state_lookup((const struct chunk *)e, p, &b->cls, &b->state)) report_unknown(call, p);
   if (*b->state != SLOT_LIVE)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
@@ -384,6 +389,46 @@ HS_EXPORT int malloc_info(int options, FILE *fp) {
 HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
 
 HS_EXPORT void hs_thread_flush(void) { tcache_flush_current(); }
+
+/* ---- pools ------------------------------------------------------------------ */
+
+_Static_assert(sizeof(struct hs_pool_stats) == sizeof(struct pool_stats), "hs_pool_stats mirrors pool_stats");
+
+HS_EXPORT hs_pool_t *hs_pool_create(size_t size_hint) {
+  hs_init();
+  return pool_create(size_hint);
+}
+
+HS_EXPORT void *hs_pool_malloc(hs_pool_t *pool, size_t n) { return pool_alloc(pool, n); }
+
+HS_EXPORT void *hs_pool_calloc(hs_pool_t *pool, size_t count, size_t n) {
+  size_t total;
+  if (__builtin_mul_overflow(count, n, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* Pool memory is fresh from the kernel and never handed out twice. */
+  return pool_alloc(pool, total);
+}
+
+HS_EXPORT char *hs_pool_strdup(hs_pool_t *pool, const char *s) {
+  if (!s) {
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t len = strlen(s) + 1;
+  char *copy = pool_alloc(pool, len);
+  if (copy) memcpy(copy, s, len);
+  return copy;
+}
+
+HS_EXPORT int hs_pool_seal(hs_pool_t *pool) { return pool_seal(pool); }
+
+HS_EXPORT void hs_pool_destroy(hs_pool_t *pool) { pool_destroy(pool); }
+
+HS_EXPORT int hs_pool_stats(const hs_pool_t *pool, struct hs_pool_stats *out) {
+  return pool_stats(pool, (struct pool_stats *)out);
+}
 
 /* stats:1 reports at exit, also for a process that never allocated (one
  * that runs no C++ runtime start-up may well not): the options are read

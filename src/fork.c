@@ -8,6 +8,7 @@
 #include "huge.h"
 #include "lock.h"
 #include "meta.h"
+#include "pool.h"
 #include "purge.h"
 #include "tcache.h"
 
@@ -48,7 +49,8 @@ static uint64_t fork_held;
 /* Take every allocator lock in order; with try_only, take none unless all
  * are free. */
 static bool lock_all(bool try_only) {
-  if (!tcache_prefork(try_only)) return false;
+  if (!pool_prefork(try_only)) return false;
+  if (!tcache_prefork(try_only)) goto drop_pool;
   if (!arena_prefork(try_only)) goto drop_tcache;
   if (!huge_prefork(try_only)) goto drop_arena;
   if (!meta_prefork(try_only)) goto drop_huge;
@@ -59,6 +61,8 @@ drop_arena:
   arena_postfork_parent();
 drop_tcache:
   tcache_postfork_parent();
+drop_pool:
+  pool_postfork_parent();
   return false;
 }
 
@@ -100,6 +104,7 @@ void fork_parent(void) {
     huge_postfork_parent();
     arena_postfork_parent();
     tcache_postfork_parent();
+    pool_postfork_parent();
   }
   if ((held & FORK_HELD_STDIO) && _IO_list_unlock) _IO_list_unlock();
 }
@@ -112,6 +117,7 @@ void fork_child(void) {
     huge_postfork_child();
     arena_postfork_child();
     tcache_postfork_child(!(held & FORK_HELD_SINGLE));
+    pool_postfork_child();
   }
   purge_postfork_child();
   /* fork() has already reset it in the child; resetting again is harmless

@@ -127,6 +127,40 @@ void os_guard(void *addr, size_t size) {
   errno = saved;
 }
 
+bool os_protect(void *addr, size_t size, bool read_only) {
+  return mprotect(addr, size, read_only ? PROT_READ : PROT_READ | PROT_WRITE) == 0;
+}
+
+bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *shared) {
+  /* pagemap: one 64-bit entry per page; bit 63 present, bit 56 mapped by
+   * this process alone (Linux 4.2+). Read in batches into the stack. */
+  enum { BATCH = 512 };
+  uint64_t entries[BATCH];
+  *resident = *shared = 0;
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  uintptr_t first = (uintptr_t)addr >> HS_PAGE_SHIFT, pages = size >> HS_PAGE_SHIFT;
+  for (uintptr_t done = 0; done < pages;) {
+    size_t want = pages - done < BATCH ? (size_t)(pages - done) : BATCH;
+    ssize_t got = pread(fd, entries, want * sizeof entries[0], (off_t)((first + done) * sizeof entries[0]));
+    if (got <= 0) {
+      int err = got < 0 ? errno : EIO;
+      close(fd);
+      errno = err;
+      return false;
+    }
+    size_t n = (size_t)got / sizeof entries[0];
+    for (size_t i = 0; i < n; i++) {
+      if (!(entries[i] >> 63)) continue;
+      (*resident)++;
+      if (!((entries[i] >> 56) & 1)) (*shared)++;
+    }
+    done += n;
+  }
+  close(fd);
+  return true;
+}
+
 void os_hugepage(void *addr, size_t size, bool on) {
   int saved = errno;
   madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);

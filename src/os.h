@@ -64,6 +64,16 @@ void os_release(void *addr, size_t size);
 /* Make pages inaccessible (guard). Keeps errno. */
 void os_guard(void *addr, size_t size);
 
+/* Make committed pages read-only (`read_only`) or read-write again. false +
+ * errno (ENOMEM: the kernel could not split the mapping) on failure. */
+bool os_protect(void *addr, size_t size, bool read_only);
+
+/* Count the pages of [addr, addr+size) (page aligned) that are resident
+ * and, of those, the ones mapped by more than this process (shared after
+ * fork, or merged by KSM), from /proc/self/pagemap. false + errno when it
+ * cannot be read. Allocates nothing. */
+bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *shared);
+
 /* Ask for (on) or against (off) transparent huge pages on the range. Keeps errno. */
 void os_hugepage(void *addr, size_t size, bool on);
 

@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,10 @@
 /* glibc before 2.41 has no free_sized: the -plain twin gets it from the
  * preloaded library, and a weak reference keeps it linkable without. */
 #pragma weak free_sized
+#pragma weak hs_pool_create
+#pragma weak hs_pool_malloc
+#pragma weak hs_pool_seal
+#pragma weak hs_pool_destroy
 
 #ifdef __clang__
 #define CASE __attribute__((noinline, optnone)) static void
@@ -177,6 +182,48 @@ CASE case_free_stack(void) {
   void *volatile p = test_opaque(buf);
   show(p);
   free(test_opaque(p));
+}
+
+/* A block of a pool (sealed when `seal`), which free() and realloc() must
+ * name as such: it never came from malloc. */
+static void *pool_block(bool seal) {
+  hs_pool_t *pool = hs_pool_create(0);
+  CHECK(pool != NULL);
+  void *p = hs_pool_malloc(pool, 64);
+  CHECK(p != NULL);
+  memset(p, 0x5a, 64);
+  if (seal) CHECK(hs_pool_seal(pool) == 0);
+  return test_opaque(p);
+}
+
+CASE case_free_pool(void) {
+  neighbour(64);
+  void *volatile p = pool_block(false);
+  show(p);
+  free(test_opaque(p));
+}
+
+CASE case_free_sealed_pool(void) {
+  neighbour(64);
+  void *volatile p = pool_block(true);
+  show(p);
+  free(test_opaque(p));
+}
+
+CASE case_realloc_pool(void) {
+  neighbour(64);
+  void *volatile p = pool_block(false);
+  show(p);
+  void *q = realloc(test_opaque(p), 128);
+  (void)q;
+}
+
+/* hs_pool_destroy of something that is not a pool (a zeroed heap block). */
+CASE case_destroy_not_pool(void) {
+  void *volatile p = test_opaque(calloc(1, 256));
+  CHECK(p != NULL);
+  show(p);
+  hs_pool_destroy(test_opaque(p));
 }
 
 /* realloc of a freed small block. The reason may be either wording:
@@ -373,6 +420,10 @@ static const struct misuse_case cases[] = {
     {"free_sized_wrong", case_free_sized_wrong},
     {"free_sized_larger_small", case_free_sized_larger_small},
     {"free_sized_larger_large", case_free_sized_larger_large},
+    {"free_pool", case_free_pool},
+    {"free_sealed_pool", case_free_sealed_pool},
+    {"realloc_pool", case_realloc_pool},
+    {"destroy_not_pool", case_destroy_not_pool},
     {"abort_noalloc", case_abort_noalloc},
     {"abort_threads", case_abort_threads},
     {"abort_in_atfork", case_abort_in_atfork},

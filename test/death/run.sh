@@ -1,6 +1,7 @@
 #!/bin/bash
 # Death-test runner: double frees, invalid pointers, wrong sizes to
-# free_sized, and an abort path that neither allocates nor hangs.
+# free_sized, pool blocks passed to free/realloc, a non-pool passed to
+# hs_pool_destroy, and an abort path that neither allocates nor hangs.
 #
 # Runs every case of test/death/misuse twice: the binary linked with
 # -lhugeslab, and the -plain twin under LD_PRELOAD=$HUGESLAB_LIB. A case
@@ -58,6 +59,10 @@ usable_interior|malloc_usable_size|invalid pointer
 free_sized_wrong|free_sized|size mismatch
 free_sized_larger_small|free_sized|size mismatch
 free_sized_larger_large|free_sized|size mismatch
+free_pool|free|pointer into a pool
+free_sealed_pool|free|pointer into a pool
+realloc_pool|realloc|pointer into a pool
+destroy_not_pool|hs_pool_destroy|invalid pool
 abort_noalloc|free|double free
 abort_threads|free|double free
 abort_in_atfork|free|double free
