@@ -27,6 +27,15 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
  * returned anyway at thread exit). */
 void hs_thread_flush(void);
 
+/* After fork(), parent and child put their new small blocks in fresh slabs
+ * rather than in the holes of slabs they share, so neither copies a page
+ * the other still reads (HUGESLAB_CONF=fork_fresh:false turns this off).
+ * The child keeps to that for its lifetime; the parent for fork_settle_ms
+ * (30 s by default; -1 = until this call). A program that knows no child
+ * shares its heap any more (it reaped the snapshot child, say) calls this
+ * to fill those holes again at once. */
+void hs_fork_settle(void);
+
 /* ---- Sealed read-only pools ------------------------------------------------
  *
  * A pool is memory apart from the heap that a program fills, seals and then

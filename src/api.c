@@ -390,6 +390,11 @@ HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
 
 HS_EXPORT void hs_thread_flush(void) { tcache_flush_current(); }
 
+HS_EXPORT void hs_fork_settle(void) {
+  hs_init();
+  arena_settle_all();
+}
+
 /* ---- pools ------------------------------------------------------------------ */
 
 _Static_assert(sizeof(struct hs_pool_stats) == sizeof(struct pool_stats), "hs_pool_stats mirrors pool_stats");

@@ -342,6 +342,7 @@ static void list_remove(struct slab **head, struct slab *s) {
 static void slab_unlist(struct arena *a, struct slab *s) {
   struct arena_class *ac = &a->cls[s->cls];
   if (s->list == SLAB_LIST_PARTIAL) slab_heap_remove(&ac->partial, s);
+  else if (s->list == SLAB_LIST_RETIRED) slab_heap_remove(&ac->retired, s);
   else if (s->list == SLAB_LIST_EMPTY) {
     list_remove(&ac->empty, s);
     ac->nempty--;
@@ -356,9 +357,56 @@ static void slab_release(struct arena *a, struct slab *s) {
   meta_free(s, slab_desc_size(s->slots));
 }
 
+/* The retired slabs of every class go back to their partial heaps (lock held). */
+static void settle(struct arena *a) {
+  a->fresh_from = 0;
+  a->settle_ms = 0;
+  for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
+    struct arena_class *ac = &a->cls[cls];
+    while (ac->retired) {
+      struct slab *s = ac->retired;
+      slab_heap_remove(&ac->retired, s);
+      slab_heap_insert(&ac->partial, s);
+      s->list = SLAB_LIST_PARTIAL;
+    }
+  }
+}
+
+/* A fork happened: every slab with holes retires until the arena settles
+ * (lock held, or the only thread running). */
+static void retire_all(struct arena *a) {
+  a->generation++;
+  a->fresh_from = a->generation;
+  for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
+    struct arena_class *ac = &a->cls[cls];
+    while (ac->partial) {
+      struct slab *s = ac->partial;
+      slab_heap_remove(&ac->partial, s);
+      slab_heap_insert(&ac->retired, s);
+      s->list = SLAB_LIST_RETIRED;
+    }
+    /* Empty slabs hold no live data: they stay reusable. */
+    if (ac->empty) {
+      struct slab *s = ac->empty;
+      do {
+        s->generation = a->generation;
+        s = s->next;
+      } while (s != ac->empty);
+    }
+  }
+}
+
 /* A slab of class cls with free slots, not on any list; NULL + ENOMEM. */
 static struct slab *slab_create(struct arena *a, unsigned cls) {
   struct arena_class *ac = &a->cls[cls];
+  if (unlikely(a->settle_ms) && os_now_ms() >= a->settle_ms) {
+    settle(a);
+    if (ac->partial) {
+      struct slab *s = ac->partial;
+      slab_unlist(a, s);
+      return s;
+    }
+  }
   if (ac->empty) {
     struct slab *s = ac->empty;
     slab_unlist(a, s);
@@ -440,7 +488,7 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
   slab_put(s, idx);
   s->trimmed = 0;
   a->stats.small_out_bytes -= s->size;
-  bool retired = s->generation != a->generation;
+  bool retired = s->generation < a->fresh_from;
   struct arena_class *ac = &a->cls[s->cls];
   if (s->nfree == s->slots) {
     if (!retired && ac->nempty < ARENA_KEEP_EMPTY_SLABS) {
@@ -451,9 +499,9 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
     } else {
       slab_release(a, s);
     }
-  } else if (s->list == SLAB_LIST_NONE && !retired) {
-    slab_heap_insert(&ac->partial, s);
-    s->list = SLAB_LIST_PARTIAL;
+  } else if (s->list == SLAB_LIST_NONE) {
+    slab_heap_insert(retired ? &ac->retired : &ac->partial, s);
+    s->list = retired ? SLAB_LIST_RETIRED : SLAB_LIST_PARTIAL;
   }
 }
 
@@ -593,33 +641,40 @@ static void advise(const struct arena_purge_request *req, void *p, size_t size) 
 /* The pages of partly used slabs that hold no slot in use (lock held):
  * purged in place, under the lock, since the slab may hand those slots out
  * again at any moment. */
+/* Purge the pages of slab s that hold no live slot (lock held). */
+static size_t trim_slab(struct slab *s, const struct arena_purge_request *req) {
+  size_t bytes = 0;
+  uintptr_t run_start = 0, run_end = 0;
+  for (unsigned pg = 0; pg <= s->pages; pg++) {
+    bool free_page = false;
+    uintptr_t lo = s->base + ((uintptr_t)pg << HS_PAGE_SHIFT), hi = lo + HS_PAGE;
+    if (pg < s->pages) {
+      uint32_t i0 = (uint32_t)((lo - s->base) / s->size), i1 = (uint32_t)((hi - 1 - s->base) / s->size);
+      if (i1 >= s->slots) i1 = s->slots - 1;
+      free_page = i0 < s->slots;
+      for (uint32_t i = i0; free_page && i <= i1; i++) free_page = slab_bit_free(s, i);
+    }
+    if (free_page) {
+      if (split_hugepages(s->chunk)) os_hugepage((void *)s->chunk->base, HS_CHUNK, false);
+      if (run_end != lo) run_start = lo;
+      run_end = hi;
+    } else if (run_end > run_start) {
+      advise(req, (void *)run_start, run_end - run_start);
+      bytes += run_end - run_start;
+      run_start = run_end = 0;
+    }
+  }
+  s->trimmed = 1;
+  return bytes;
+}
+
 static size_t purge_inside_slabs(struct arena *a, const struct arena_purge_request *req) {
   size_t bytes = 0;
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
-    for (struct slab *s = a->cls[cls].partial; s; s = slab_heap_next(s)) {
-      if (s->trimmed) continue;
-      s->trimmed = 1;
-      uintptr_t run_start = 0, run_end = 0;
-      for (unsigned pg = 0; pg <= s->pages; pg++) {
-        bool free_page = false;
-        uintptr_t lo = s->base + ((uintptr_t)pg << HS_PAGE_SHIFT), hi = lo + HS_PAGE;
-        if (pg < s->pages) {
-          uint32_t i0 = (uint32_t)((lo - s->base) / s->size), i1 = (uint32_t)((hi - 1 - s->base) / s->size);
-          if (i1 >= s->slots) i1 = s->slots - 1;
-          free_page = i0 < s->slots;
-          for (uint32_t i = i0; free_page && i <= i1; i++) free_page = slab_bit_free(s, i);
-        }
-        if (free_page) {
-          if (split_hugepages(s->chunk)) os_hugepage((void *)s->chunk->base, HS_CHUNK, false);
-          if (run_end != lo) run_start = lo;
-          run_end = hi;
-        } else if (run_end > run_start) {
-          advise(req, (void *)run_start, run_end - run_start);
-          bytes += run_end - run_start;
-          run_start = run_end = 0;
-        }
-      }
-    }
+    for (struct slab *s = a->cls[cls].partial; s; s = slab_heap_next(s))
+      if (!s->trimmed) bytes += trim_slab(s, req);
+    for (struct slab *s = a->cls[cls].retired; s; s = slab_heap_next(s))
+      if (!s->trimmed) bytes += trim_slab(s, req);
   }
   return bytes;
 }
@@ -767,6 +822,13 @@ bool arena_prefork(bool try_only) {
 }
 
 void arena_postfork_parent(void) {
+  if (hs_conf.fork_fresh && hs_conf.fork_settle_ms != 0) {
+    uint64_t due = hs_conf.fork_settle_ms > 0 ? os_now_ms() + (uint64_t)hs_conf.fork_settle_ms : 0;
+    for (unsigned i = 0; i < hs_arena_count; i++) {
+      retire_all(&hs_arenas[i]);
+      hs_arenas[i].settle_ms = due;
+    }
+  }
   hs_lock_drop_for_fork(&source.lock);
   for (unsigned i = hs_arena_count; i-- > 0;) hs_lock_drop_for_fork(&hs_arenas[i].lock);
 }
@@ -776,18 +838,16 @@ void arena_postfork_child(void) {
   for (unsigned i = 0; i < hs_arena_count; i++) {
     struct arena *a = &hs_arenas[i];
     hs_lock_reset(&a->lock);
-    a->generation++;
-    for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
-      struct arena_class *ac = &a->cls[cls];
-      while (ac->partial) slab_unlist(a, ac->partial);
-      /* Empty slabs hold no live data: they stay reusable in the child. */
-      if (ac->empty) {
-        struct slab *s = ac->empty;
-        do {
-          s->generation = a->generation;
-          s = s->next;
-        } while (s != ac->empty);
-      }
-    }
+    a->settle_ms = 0;
+    if (hs_conf.fork_fresh) retire_all(a);
+  }
+}
+
+void arena_settle_all(void) {
+  for (unsigned i = 0; i < hs_arena_count; i++) {
+    struct arena *a = &hs_arenas[i];
+    hs_lock_acquire(&a->lock);
+    settle(a);
+    hs_lock_release(&a->lock);
   }
 }

@@ -24,10 +24,14 @@
 
 /* Per-class slabs, protected by the arena lock. `partial` is the root of a
  * heap by address (slab_heap_*): refill takes from the lowest slab with free
- * slots. `empty` (a circular list) keeps fully free slabs for reuse. */
+ * slots. `empty` (a circular list) keeps fully free slabs for reuse.
+ * `retired` (a heap too) holds the slabs with free slots that were made
+ * before the last fork while the arena has not settled: their pages may be
+ * shared with another process, and filling their holes would copy them. */
 struct arena_class {
   struct slab *partial;
   struct slab *empty;
+  struct slab *retired;
   unsigned nempty;
 };
 
@@ -50,7 +54,10 @@ struct arena {
   unsigned index;            /* immutable */
   unsigned threads;          /* live thread caches bound here; tcache.c's list lock */
   /* Protected by lock. */
-  uint32_t generation;       /* bumped in a forked child; older slabs are retired */
+  uint32_t generation;       /* bumped at every fork, in parent and child */
+  uint32_t fresh_from;       /* slabs of a generation below this are retired
+                                (0: none, the arena has settled) */
+  uint64_t settle_ms;        /* when the parent settles by itself (0: never) */
   struct chunk *bucket[ARENA_BUCKETS];
   struct chunk *dirty_head, *dirty_tail; /* chunks with dirty pages, by dirty_since_ms */
   size_t chunk_pages;        /* pages of the chunks owned */
@@ -150,9 +157,16 @@ size_t arena_dirty_bytes(void);
 /* fork.c: take every arena lock and the chunk source's, in lock order
  * (try_only: see meta_prefork). */
 bool arena_prefork(bool try_only);
+/* Parent: drop the locks; unless fork_fresh is off, retire every slab with
+ * free holes until fork_settle_ms has passed or hs_fork_settle() is called,
+ * so the parent's new blocks, like the child's, leave shared pages alone. */
 void arena_postfork_parent(void);
-/* Child: reset locks and retire every slab with free holes, so the child's
- * allocations go to fresh slabs and leave the parent's pages shared. */
+/* Child: reset locks and retire every slab with free holes (unless
+ * fork_fresh is off), so the child's allocations go to fresh slabs and leave
+ * the parent's pages shared; a child settles only with hs_fork_settle(). */
 void arena_postfork_child(void);
+
+/* Every arena fills the holes of its retired slabs again (hs_fork_settle). */
+void arena_settle_all(void);
 
 #endif

@@ -15,6 +15,8 @@ struct hs_config hs_conf = {
     .decay_ms = 1000,
     .purge_lazy = false,
     .background_thread = false,
+    .fork_fresh = true,
+    .fork_settle_ms = 30000,
 };
 
 enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE };
@@ -39,6 +41,10 @@ static const struct option {
      "how pages go back: dontneed (RSS drops at once) or free (MADV_FREE: when the kernel needs them)"},
     {"background_thread", OPT_BOOL, &hs_conf.background_thread, 0, 1,
      "a thread that gives memory back while the program is idle"},
+    {"fork_fresh", OPT_BOOL, &hs_conf.fork_fresh, 0, 1,
+     "after fork, parent and child put new blocks in fresh slabs, not in holes of the pages they share"},
+    {"fork_settle_ms", OPT_MILLIS, &hs_conf.fork_settle_ms, 0, 86400000,
+     "how long after a fork the parent keeps off its old slabs' holes (-1 = until hs_fork_settle())"},
 };
 
 static void warn(const char *what, const char *item, size_t len) {
@@ -82,7 +88,9 @@ static bool apply(const struct option *o, const char *val, size_t len) {
       else return false;
       return true;
     case OPT_BOOL:
-      if (!parse_number(val, len, &v) || v > 1) return false;
+      if (len == 4 && memcmp(val, "true", 4) == 0) v = 1;
+      else if (len == 5 && memcmp(val, "false", 5) == 0) v = 0;
+      else if (!parse_number(val, len, &v) || v > 1) return false;
       *(bool *)o->target = v == 1;
       return true;
     case OPT_UNSIGNED:

@@ -22,6 +22,9 @@ struct hs_config {
   int decay_ms;             /* dirty memory older than this goes back; 0 = at once, -1 = never */
   bool purge_lazy;          /* give pages back with MADV_FREE, not MADV_DONTNEED */
   bool background_thread;   /* a thread that purges while the program is idle */
+  bool fork_fresh;          /* after fork, new blocks go to fresh slabs on both sides */
+  int fork_settle_ms;       /* parent: how long its pre-fork slabs stay retired;
+                               -1 = until hs_fork_settle() */
 };
 
 /* Written once by config_init() before any other layer starts; read-only after. */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "arena.h"
+#include "config.h"
 #include "huge.h"
 #include "lock.h"
 #include "meta.h"
@@ -107,6 +108,10 @@ void fork_parent(void) {
     pool_postfork_parent();
   }
   if ((held & FORK_HELD_STDIO) && _IO_list_unlock) _IO_list_unlock();
+  /* The forking thread's cached slots are holes in slabs the child shares:
+   * back to them (retired now). Not when single-threaded: the fork may come
+   * from a signal handler that interrupted this very cache. */
+  if ((held & FORK_HELD_LOCKS) && !(held & FORK_HELD_SINGLE) && hs_conf.fork_fresh) tcache_flush_current();
 }
 
 void fork_child(void) {

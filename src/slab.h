@@ -25,7 +25,7 @@
  * tail maps to index `slots`, reads this, and fails the LIVE check. */
 #define SLOT_NONE 0xff
 
-enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY };
+enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY, SLAB_LIST_RETIRED };
 
 struct arena;
 struct chunk;

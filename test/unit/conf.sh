@@ -23,10 +23,17 @@ run "arenas:x,stats:1"
 grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'arenas:x' ignored, default kept" "$tmp/err" || fail "bad value not named"
 grep -q '^  arenas = 3 ' "$tmp/err" && fail "bad value applied"
 
+# Booleans: 1/0 or true/false.
+run "arenas:3,stats:true"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "stats:true not applied"
+run "stats:yes"
+grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'stats:yes' ignored, default kept" "$tmp/err" || fail "stats:yes not refused"
+
 run "thp:sometimes"
 [ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "bad thp value: expected one warning"
 
-for v in "thp:never" "thp:always" "thp:auto,thp_min_mb:0" "tcache:0" "arenas:1"; do
+for v in "thp:never" "thp:always" "thp:auto,thp_min_mb:0" "tcache:0" "tcache:false" "arenas:1" \
+    "fork_fresh:false" "fork_settle_ms:-1" "fork_settle_ms:0"; do
   run "$v"
   [ ! -s "$tmp/err" ] || fail "unexpected stderr for $v"
 done
