@@ -339,10 +339,19 @@ static void list_remove(struct slab **head, struct slab *s) {
   s->prev = s->next = NULL;
 }
 
+/* A slab with free slots sits in its class's retired heap when it was made
+ * before the last fork and the arena has not settled since, else in the
+ * partial heap (both SLAB_LIST_PARTIAL: the generation tells them apart, so
+ * a fork moves every slab from one heap to the other without writing any
+ * descriptor but the two roots). */
+static struct slab **partial_heap_of(struct arena *a, const struct slab *s) {
+  struct arena_class *ac = &a->cls[s->cls];
+  return s->generation < a->fresh_from ? &ac->retired : &ac->partial;
+}
+
 static void slab_unlist(struct arena *a, struct slab *s) {
   struct arena_class *ac = &a->cls[s->cls];
-  if (s->list == SLAB_LIST_PARTIAL) slab_heap_remove(&ac->partial, s);
-  else if (s->list == SLAB_LIST_RETIRED) slab_heap_remove(&ac->retired, s);
+  if (s->list == SLAB_LIST_PARTIAL) slab_heap_remove(partial_heap_of(a, s), s);
   else if (s->list == SLAB_LIST_EMPTY) {
     list_remove(&ac->empty, s);
     ac->nempty--;
@@ -361,30 +370,19 @@ static void slab_release(struct arena *a, struct slab *s) {
 static void settle(struct arena *a) {
   a->fresh_from = 0;
   a->settle_ms = 0;
-  for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
-    struct arena_class *ac = &a->cls[cls];
-    while (ac->retired) {
-      struct slab *s = ac->retired;
-      slab_heap_remove(&ac->retired, s);
-      slab_heap_insert(&ac->partial, s);
-      s->list = SLAB_LIST_PARTIAL;
-    }
-  }
+  for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) slab_heap_merge(&a->cls[cls].partial, &a->cls[cls].retired);
 }
 
 /* A fork happened: every slab with holes retires until the arena settles
- * (lock held, or the only thread running). */
+ * (lock held, or the only thread running). The slab descriptors are not
+ * written (each write would copy a metadata page for both processes): only
+ * the heap roots and the kept empty slabs. */
 static void retire_all(struct arena *a) {
   a->generation++;
   a->fresh_from = a->generation;
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
     struct arena_class *ac = &a->cls[cls];
-    while (ac->partial) {
-      struct slab *s = ac->partial;
-      slab_heap_remove(&ac->partial, s);
-      slab_heap_insert(&ac->retired, s);
-      s->list = SLAB_LIST_RETIRED;
-    }
+    slab_heap_merge(&ac->retired, &ac->partial);
     /* Empty slabs hold no live data: they stay reusable. */
     if (ac->empty) {
       struct slab *s = ac->empty;
@@ -501,7 +499,7 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
     }
   } else if (s->list == SLAB_LIST_NONE) {
     slab_heap_insert(retired ? &ac->retired : &ac->partial, s);
-    s->list = retired ? SLAB_LIST_RETIRED : SLAB_LIST_PARTIAL;
+    s->list = SLAB_LIST_PARTIAL;
   }
 }
 

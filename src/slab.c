@@ -91,6 +91,11 @@ void slab_heap_insert(struct slab **root, struct slab *s) {
   *root = *root ? heap_meld(*root, s) : s;
 }
 
+void slab_heap_merge(struct slab **into, struct slab **from) {
+  if (*from) *into = *into ? heap_meld(*into, *from) : *from;
+  *from = NULL;
+}
+
 void slab_heap_remove(struct slab **root, struct slab *s) {
   if (s == *root) {
     *root = heap_combine(s->child);

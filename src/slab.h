@@ -25,7 +25,7 @@
  * tail maps to index `slots`, reads this, and fails the LIVE check. */
 #define SLOT_NONE 0xff
 
-enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY, SLAB_LIST_RETIRED };
+enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY };
 
 struct arena;
 struct chunk;
@@ -101,6 +101,9 @@ HS_INLINE bool slab_bit_free(const struct slab *s, uint32_t idx) {
  * lock; *root is NULL for an empty heap. */
 void slab_heap_insert(struct slab **root, struct slab *s);
 void slab_heap_remove(struct slab **root, struct slab *s);
+/* Move every slab of heap *from into heap *into, in O(1) (two descriptors
+ * written, whatever the heaps hold); *from becomes empty. */
+void slab_heap_merge(struct slab **into, struct slab **from);
 /* Every slab of a heap once, root first (the heap must not change meanwhile):
  * for (s = root; s; s = slab_heap_next(s)). */
 struct slab *slab_heap_next(struct slab *s);

@@ -1,8 +1,10 @@
 /* The partial-slab heap (slab_heap_*, linked statically): after every one of
  * a long random sequence of inserts and removals (of the root and of any
  * member) the root is the member with the lowest address, and a traversal
- * meets every member exactly once; popping the root repeatedly yields the
- * members in address order. A broken link, a lost subtree or a wrong meld
+ * meets every member exactly once; merging a second heap (the slabs not in
+ * the first) makes one heap of all of them, and merging an empty heap
+ * changes nothing; popping the root repeatedly yields the members in
+ * address order. A broken link, a lost subtree or a wrong meld
  * shows up as a wrong root or a miscount. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,19 @@ int main(void) {
     /* A full check is O(n): every step while small, then every 97th. */
     if (count < 64 || step % 97 == 0) check_heap(root, count);
   }
+  check_heap(root, count);
+  struct slab *other = NULL, *empty = NULL;
+  slab_heap_merge(&root, &empty);
+  check_heap(root, count);
+  for (size_t i = 0; i < SLABS; i++)
+    if (!member[i]) slab_heap_insert(&other, &slabs[i]);
+  for (size_t i = 0; i < SLABS; i++) member[i] = true;
+  slab_heap_merge(&root, &other);
+  CHECK_MSG(other == NULL, "a merged heap keeps its root");
+  count = SLABS;
+  check_heap(root, count);
+  slab_heap_merge(&empty, &root);
+  root = empty;
   check_heap(root, count);
   uintptr_t last = 0;
   size_t popped = 0;
