@@ -36,6 +36,21 @@ void hs_thread_flush(void);
  * to fill those holes again at once. */
 void hs_fork_settle(void);
 
+/* How much of this process's heap (small blocks, page runs, huge blocks) is
+ * resident, and how much of that is shared with another process: in a
+ * forked child, what it inherited and neither side has written since; in a
+ * parent, what its children still share. From /proc/self/pagemap. */
+struct hs_fork_stats {
+  size_t heap_resident; /* bytes */
+  size_t heap_shared;   /* of those, mapped by another process too */
+  size_t heap_private;  /* heap_resident - heap_shared */
+  unsigned forks;       /* forks this heap went through, as parent or child */
+  int retired;          /* 1 while pre-fork slabs are kept off (fork_fresh) */
+};
+
+/* Fill *out; 0, or -1 + errno (EINVAL for NULL, or pagemap's error). */
+int hs_fork_stats(struct hs_fork_stats *out);
+
 /* ---- Sealed read-only pools ------------------------------------------------
  *
  * A pool is memory apart from the heap that a program fills, seals and then

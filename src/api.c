@@ -390,6 +390,17 @@ HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
 
 HS_EXPORT void hs_thread_flush(void) { tcache_flush_current(); }
 
+_Static_assert(sizeof(struct hs_fork_stats) == sizeof(struct stats_fork), "hs_fork_stats mirrors stats_fork");
+
+HS_EXPORT int hs_fork_stats(struct hs_fork_stats *out) {
+  if (!out) {
+    errno = EINVAL;
+    return -1;
+  }
+  hs_init();
+  return stats_fork((struct stats_fork *)out) ? 0 : -1;
+}
+
 HS_EXPORT void hs_fork_settle(void) {
   hs_init();
   arena_settle_all();

@@ -820,12 +820,12 @@ bool arena_prefork(bool try_only) {
 }
 
 void arena_postfork_parent(void) {
-  if (hs_conf.fork_fresh && hs_conf.fork_settle_ms != 0) {
-    uint64_t due = hs_conf.fork_settle_ms > 0 ? os_now_ms() + (uint64_t)hs_conf.fork_settle_ms : 0;
-    for (unsigned i = 0; i < hs_arena_count; i++) {
-      retire_all(&hs_arenas[i]);
-      hs_arenas[i].settle_ms = due;
-    }
+  bool retire = hs_conf.fork_fresh && hs_conf.fork_settle_ms != 0;
+  uint64_t due = retire && hs_conf.fork_settle_ms > 0 ? os_now_ms() + (uint64_t)hs_conf.fork_settle_ms : 0;
+  for (unsigned i = 0; i < hs_arena_count; i++) {
+    if (retire) retire_all(&hs_arenas[i]);
+    else hs_arenas[i].generation++;
+    hs_arenas[i].settle_ms = due;
   }
   hs_lock_drop_for_fork(&source.lock);
   for (unsigned i = hs_arena_count; i-- > 0;) hs_lock_drop_for_fork(&hs_arenas[i].lock);
@@ -838,7 +838,15 @@ void arena_postfork_child(void) {
     hs_lock_reset(&a->lock);
     a->settle_ms = 0;
     if (hs_conf.fork_fresh) retire_all(a);
+    else a->generation++;
   }
+}
+
+unsigned arena_fork_generation(int *retired) {
+  *retired = 0;
+  for (unsigned i = 0; i < hs_arena_count; i++)
+    if (__atomic_load_n(&hs_arenas[i].fresh_from, __ATOMIC_RELAXED)) *retired = 1;
+  return hs_arena_count ? __atomic_load_n(&hs_arenas[0].generation, __ATOMIC_RELAXED) : 0;
 }
 
 void arena_settle_all(void) {

@@ -166,6 +166,10 @@ void arena_postfork_parent(void);
  * the parent's pages shared; a child settles only with hs_fork_settle(). */
 void arena_postfork_child(void);
 
+/* Forks the heap went through; *retired: whether an arena still keeps its
+ * pre-fork slabs off (racy reads, for stats). */
+unsigned arena_fork_generation(int *retired);
+
 /* Every arena fills the holes of its retired slabs again (hs_fork_settle). */
 void arena_settle_all(void);
 

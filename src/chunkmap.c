@@ -46,6 +46,17 @@ void chunkmap_set(const void *addr, size_t size, uintptr_t entry) {
   }
 }
 
+void chunkmap_each(void (*fn)(uintptr_t base, uintptr_t entry, void *arg), void *arg) {
+  for (uintptr_t r = 0; r < CHUNKMAP_ROOT_ENTRIES; r++) {
+    uintptr_t *leaf = leaf_at(r);
+    if (leaf == chunkmap_empty_leaf) continue;
+    for (uintptr_t i = 0; i < CHUNKMAP_LEAF_ENTRIES; i++) {
+      uintptr_t e = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
+      if (e) fn(((r << CHUNKMAP_LEAF_BITS) | i) << HS_CHUNK_SHIFT, e, arg);
+    }
+  }
+}
+
 size_t chunkmap_mapped_bytes(void) {
   return __atomic_load_n(&leaves_mapped, __ATOMIC_RELAXED) * LEAF_BYTES;
 }

@@ -60,6 +60,10 @@ bool chunkmap_prepare(const void *addr, size_t size);
  * range was prepared (its leaves exist), so this cannot fail. */
 void chunkmap_set(const void *addr, size_t size, uintptr_t entry);
 
+/* Call fn(base, entry, arg) for every 2 MiB region with a nonzero entry,
+ * in address order (for stats: entries may change while it runs). */
+void chunkmap_each(void (*fn)(uintptr_t base, uintptr_t entry, void *arg), void *arg);
+
 /* Bytes of leaves mapped (for stats). */
 size_t chunkmap_mapped_bytes(void);
 

@@ -1,6 +1,7 @@
 /* stats: see stats.h. */
 #include "stats.h"
 
+#include <errno.h>
 #include <string.h>
 #include "arena.h"
 #include "chunkmap.h"
@@ -25,6 +26,40 @@ void stats_collect(struct hs_stats *out) {
   out->meta_bytes = meta_mapped_bytes();
   out->chunkmap_bytes = chunkmap_mapped_bytes();
   out->arenas = hs_arena_count;
+}
+
+struct sharing {
+  size_t resident, shared;
+  bool failed;
+  int error;
+};
+
+static void add_region(uintptr_t base, uintptr_t entry, void *arg) {
+  (void)entry;
+  struct sharing *s = arg;
+  size_t resident, shared;
+  if (s->failed) return;
+  if (!os_page_sharing((const void *)base, HS_CHUNK, &resident, &shared)) {
+    s->failed = true;
+    s->error = errno;
+    return;
+  }
+  s->resident += resident << HS_PAGE_SHIFT;
+  s->shared += shared << HS_PAGE_SHIFT;
+}
+
+bool stats_fork(struct stats_fork *out) {
+  struct sharing s = {0};
+  chunkmap_each(add_region, &s);
+  if (s.failed) {
+    errno = s.error;
+    return false;
+  }
+  out->heap_resident = s.resident;
+  out->heap_shared = s.shared;
+  out->heap_private = s.resident - s.shared;
+  out->forks = arena_fork_generation(&out->retired);
+  return true;
 }
 
 struct text {
@@ -75,6 +110,16 @@ void stats_print(void) {
   put(&t, "  # " help "\n");
   STATS_FIELDS(STATS_LINE)
 #undef STATS_LINE
+  struct stats_fork f;
+  if (stats_fork(&f)) {
+    put(&t, "  forks = ");
+    put_num(&t, f.forks);
+    put(&t, "  # forks this heap went through (as parent or child)\n  heap_resident_bytes = ");
+    put_num(&t, f.heap_resident);
+    put(&t, "  # chunks and huge blocks resident\n  heap_shared_bytes = ");
+    put_num(&t, f.heap_shared);
+    put(&t, "  # of those, shared with another process (a parent or child after fork)\n");
+  }
   put(&t, "Total (incl. mmap):\n");
   put_glibc_line(&t, "system bytes", s.chunk_bytes + s.huge_bytes + s.meta_bytes + s.chunkmap_bytes);
   put_glibc_line(&t, "in use bytes", s.small_bytes + s.large_bytes + s.huge_bytes);

@@ -4,6 +4,7 @@
 #ifndef HS_STATS_H
 #define HS_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define STATS_FIELDS(X)                                                         \
@@ -38,6 +39,17 @@ void stats_collect(struct hs_stats *out);
  * tests that read it. Not cancellable partway (cancellation is off while it
  * runs). */
 void stats_print(void);
+
+/* How much of the heap is shared with another process (hs_fork_stats). */
+struct stats_fork {
+  size_t heap_resident, heap_shared, heap_private;
+  unsigned forks;
+  int retired;
+};
+
+/* Read from /proc/self/pagemap over every chunk and huge block; false +
+ * errno when it cannot be read. */
+bool stats_fork(struct stats_fork *out);
 
 /* The malloc_info() XML into buf (NUL-terminated, truncated to cap). */
 size_t stats_format_xml(char *buf, size_t cap);

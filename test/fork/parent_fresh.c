@@ -17,7 +17,10 @@
  *     allocates: the holes are filled again at once (at least half copied);
  *   - fork_settle_ms:0: the parent does not retire its slabs at all (at
  *     least half copied).
+ * The child's hs_fork_stats must agree: at least 90% of its resident heap
+ * still shared in the default case, at most half in the others.
  * thp:never keeps copies at 4 KiB (a kernel may copy a whole huge page). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +35,7 @@
 #include "testutil.h"
 
 #pragma weak hs_fork_settle
+#pragma weak hs_fork_stats
 
 #define HEAP ((size_t)32 << 20)
 #define BLOCK 64
@@ -65,8 +69,12 @@ static size_t churn(unsigned char *const *blocks, size_t phase, unsigned char **
   return n;
 }
 
-/* Returns the child's Private_Dirty growth in KiB. */
-static long run(bool settle_first) {
+struct outcome {
+  long grown_kib;                /* the child's Private_Dirty growth */
+  struct hs_fork_stats fork;     /* the child's view of its heap at the end */
+};
+
+static struct outcome run(bool settle_first) {
   unsigned char **blocks = mmap(NULL, NBLOCKS * sizeof *blocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                 -1, 0);
   CHECK(blocks != MAP_FAILED);
@@ -91,8 +99,9 @@ static long run(bool settle_first) {
       if (blocks[i]) sum += blocks[i][BLOCK - 1];
     char c = (char)sum;
     if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(2);
-    long grown = private_dirty_kib() - start;
-    _exit(write(result[1], &grown, sizeof grown) == sizeof grown ? 0 : 3);
+    struct outcome o = {.grown_kib = private_dirty_kib() - start};
+    if (hs_fork_stats(&o.fork) != 0) _exit(4);
+    _exit(write(result[1], &o, sizeof o) == sizeof o ? 0 : 3);
   }
   char c;
   CHECK(read(ready[0], &c, 1) == 1);
@@ -103,8 +112,8 @@ static long run(bool settle_first) {
   size_t nfresh = churn(blocks, 1, fresh);
   nfresh += churn(blocks, 5, fresh + nfresh);
   CHECK(write(go[1], &c, 1) == 1);
-  long grown = -1;
-  CHECK(read(result[0], &grown, sizeof grown) == sizeof grown);
+  struct outcome o;
+  CHECK(read(result[0], &o, sizeof o) == sizeof o);
   int status;
   CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
   for (size_t i = 0; i < NBLOCKS; i++) {
@@ -115,7 +124,7 @@ static long run(bool settle_first) {
   for (size_t i = 0; i < nfresh; i++) free(fresh[i]);
   munmap(fresh, NBLOCKS / 4 * sizeof *fresh);
   munmap(blocks, NBLOCKS * sizeof *blocks);
-  return grown;
+  return o;
 }
 
 static const struct {
@@ -137,15 +146,37 @@ int main(int argc, char **argv) {
   if (argc == 2) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
       if (strcmp(argv[1], cases[i].name) != 0) continue;
-      long grown = run(cases[i].settle_first);
-      printf("%s (HUGESLAB_CONF=%s): the child's Private_Dirty grew %ld KiB while the parent churned 20%% of a %zu MiB heap\n",
-             cases[i].name, cases[i].conf, grown, HEAP >> 20);
-      if (cases[i].shares) CHECK_MSG(grown < 4096, "the parent's new blocks copied %ld KiB of shared pages", grown);
-      else CHECK_MSG(grown > (long)(HEAP >> 11), "only %ld KiB copied: the measurement does not see the copies", grown);
+      struct outcome o = run(cases[i].settle_first);
+      long grown = o.grown_kib;
+      size_t res = o.fork.heap_resident, shared = o.fork.heap_shared;
+      printf("%s (HUGESLAB_CONF=%s): the child's Private_Dirty grew %ld KiB while the parent churned 20%% of a %zu MiB "
+             "heap; hs_fork_stats: %zu of %zu KiB shared, forks %u, retired %d\n",
+             cases[i].name, cases[i].conf, grown, HEAP >> 20, shared >> 10, res >> 10, o.fork.forks, o.fork.retired);
+      CHECK(o.fork.forks == 1 && o.fork.heap_private == res - shared && res >= HEAP / 2);
+      if (cases[i].shares) {
+        CHECK_MSG(grown < 4096, "the parent's new blocks copied %ld KiB of shared pages", grown);
+        CHECK_MSG(shared >= res / 10 * 9, "hs_fork_stats: only %zu of %zu bytes shared", shared, res);
+        CHECK(o.fork.retired == 1);
+      } else {
+        CHECK_MSG(grown > (long)(HEAP >> 11), "only %ld KiB copied: the measurement does not see the copies", grown);
+        CHECK_MSG(shared <= res / 2, "hs_fork_stats: %zu of %zu bytes shared after the copies", shared, res);
+      }
       return 0;
     }
     return 2;
   }
+  /* Before any fork nothing is shared; NULL is refused. */
+  struct hs_fork_stats alone;
+  void *keep = malloc(1 << 16);
+  CHECK(keep != NULL);
+  memset(keep, 1, 1 << 16);
+  CHECK(hs_fork_stats(&alone) == 0);
+  CHECK_MSG(alone.heap_resident >= (1 << 16) && alone.heap_shared == 0 && alone.forks == 0 && !alone.retired,
+            "a process that never forked: resident %zu, shared %zu, forks %u", alone.heap_resident, alone.heap_shared,
+            alone.forks);
+  errno = 0;
+  CHECK(hs_fork_stats(NULL) == -1 && errno == EINVAL);
+  free(keep);
   int failed = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fflush(stdout);
