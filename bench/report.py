@@ -53,8 +53,11 @@ MEM_TARGETS = (
     ("survivors", "rss_after_trim", "survivors: RSS after malloc_trim(0) ≤ 1.02 × floor + 2 MiB"),
     ("redislike", "rss_at_2x_decay", "redislike: RSS at 2 × decay_ms ≤ 1.2 × start RSS + 4 MiB"),
     ("hugeheap", "thp_pct", "hugeheap: ≥ 90% of the memory in AnonHugePages"),
+    ("prefork", "heap_worker_private", "prefork: a worker's Private_Dirty ≤ own × 1.1 + 4 MiB, freeing 10% of what it inherited"),
+    ("prefork", "pool_pool_private", "prefork: no private page of a sealed pool in any worker"),
+    ("prefork", "churn_child_private", "prefork: the child's Private_Dirty ≤ 8 MiB while the parent churns 10%"),
 )
-DEFAULT_MEM_WL = ("phased", "survivors", "redislike", "hugeheap")
+DEFAULT_MEM_WL = ("phased", "survivors", "redislike", "hugeheap", "prefork")
 
 
 def read_meta(rundir):
