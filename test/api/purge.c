@@ -540,17 +540,7 @@ int main(int argc, char **argv) {
   int failed = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     printf("%s (HUGESLAB_CONF=%s)\n", cases[i].name, cases[i].conf);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-      setenv("HUGESLAB_CONF", cases[i].conf, 1);
-      execl("/proc/self/exe", argv[0], cases[i].name, (char *)NULL);
-      _exit(127);
-    }
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    bool ok = test_run_case(argv[0], cases[i].name, cases[i].conf);
     printf("%s: %s\n", cases[i].name, ok ? "ok" : "FAILED");
     failed += !ok;
   }

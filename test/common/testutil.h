@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <sys/wait.h>
 
 #define CHECK(cond)                                                            \
   do {                                                                         \
@@ -106,6 +109,37 @@ static inline long test_rss_kib(void) {
 static inline size_t test_in_use(void) {
   struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
+}
+
+/* This process's Private_Dirty in KiB from /proc/self/smaps_rollup, read
+ * with plain system calls (no stdio, no malloc: the measurement must not
+ * disturb what it measures); -1 if unavailable. */
+static inline long test_private_dirty_kib(void) {
+  char buf[4096];
+  int fd = open("/proc/self/smaps_rollup", O_RDONLY);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  char *line = strstr(buf, "\nPrivate_Dirty:");
+  return line ? strtol(line + strlen("\nPrivate_Dirty:"), NULL, 10) : -1;
+}
+
+/* Run this program again as `argv0 name` with HUGESLAB_CONF=conf (each case
+ * of a test that needs its own configuration); whether it exited with 0. */
+static inline bool test_run_case(const char *argv0, const char *name, const char *conf) {
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    setenv("HUGESLAB_CONF", conf, 1);
+    execl("/proc/self/exe", argv0, name, (char *)NULL);
+    _exit(127);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 #endif

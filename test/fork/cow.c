@@ -38,21 +38,6 @@
 #define FREES 8192
 #define LIMIT_KIB (16 * 1024)
 
-/* Private_Dirty in KiB, read with plain system calls (no stdio, no malloc:
- * the measurement must not disturb what it measures). -1 if unavailable. */
-static long private_dirty_kib(void) {
-  char buf[4096];
-  int fd = open("/proc/self/smaps_rollup", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
-  char *line = strstr(buf, "\nPrivate_Dirty:");
-  if (!line) return -1;
-  return strtol(line + strlen("\nPrivate_Dirty:"), NULL, 10);
-}
-
 static void say(const char *msg) {
   ssize_t w = write(2, msg, strlen(msg));
   (void)w;
@@ -66,13 +51,13 @@ static unsigned char pattern(size_t block, size_t byte) {
  * unreadable, 13 too much copied. */
 static int child(unsigned char **blocks) {
   alarm(30);
-  long start = private_dirty_kib();
+  long start = test_private_dirty_kib();
   if (start < 0) return 12;
 
   for (size_t i = 0; i < NBLOCKS; i++)
     for (size_t j = 0; j < BLOCK; j++)
       if (blocks[i][j] != pattern(i, j)) return 10;
-  long after_read = private_dirty_kib();
+  long after_read = test_private_dirty_kib();
 
   enum { OWN = (1 << 20) / BLOCK };
   static unsigned char *own[OWN];
@@ -86,7 +71,7 @@ static int child(unsigned char **blocks) {
   /* One block out of every NBLOCKS / FREES: 8 KiB apart when the blocks are
    * packed, so each lies in its own page. */
   for (size_t i = 0; i < FREES; i++) free(blocks[i * (NBLOCKS / FREES)]);
-  long end = private_dirty_kib();
+  long end = test_private_dirty_kib();
 
   char msg[200];
   snprintf(msg, sizeof msg,
@@ -99,7 +84,7 @@ static int child(unsigned char **blocks) {
 
 int main(void) {
   test_require_hugeslab();
-  if (private_dirty_kib() < 0) {
+  if (test_private_dirty_kib() < 0) {
     printf("cow: /proc/self/smaps_rollup unavailable, skipping\n");
     return 77;
   }

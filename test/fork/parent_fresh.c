@@ -41,19 +41,6 @@
 #define BLOCK 64
 #define NBLOCKS (HEAP / BLOCK)
 
-/* Private_Dirty in KiB from smaps_rollup (plain system calls); -1 if unavailable. */
-static long private_dirty_kib(void) {
-  char buf[4096];
-  int fd = open("/proc/self/smaps_rollup", O_RDONLY);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
-  char *line = strstr(buf, "\nPrivate_Dirty:");
-  return line ? strtol(line + strlen("\nPrivate_Dirty:"), NULL, 10) : -1;
-}
-
 static unsigned char pattern(size_t block) { return (unsigned char)(block * 31 + 7); }
 
 /* The parent's churn: free one block in ten (from `phase`) and allocate as
@@ -93,13 +80,13 @@ static struct outcome run(bool settle_first) {
   CHECK(pid >= 0);
   if (pid == 0) {
     alarm(60);
-    long start = private_dirty_kib();
+    long start = test_private_dirty_kib();
     unsigned sum = 0;
     for (size_t i = 0; i < NBLOCKS; i++)
       if (blocks[i]) sum += blocks[i][BLOCK - 1];
     char c = (char)sum;
     if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(2);
-    struct outcome o = {.grown_kib = private_dirty_kib() - start};
+    struct outcome o = {.grown_kib = test_private_dirty_kib() - start};
     if (hs_fork_stats(&o.fork) != 0) _exit(4);
     _exit(write(result[1], &o, sizeof o) == sizeof o ? 0 : 3);
   }
@@ -139,7 +126,7 @@ static const struct {
 
 int main(int argc, char **argv) {
   test_require_hugeslab();
-  if (private_dirty_kib() < 0) {
+  if (test_private_dirty_kib() < 0) {
     printf("parent_fresh: /proc/self/smaps_rollup unavailable, skipping\n");
     return 77;
   }
@@ -179,17 +166,7 @@ int main(int argc, char **argv) {
   free(keep);
   int failed = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-      setenv("HUGESLAB_CONF", cases[i].conf, 1);
-      execl("/proc/self/exe", argv[0], cases[i].name, (char *)NULL);
-      _exit(127);
-    }
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    bool ok = test_run_case(argv[0], cases[i].name, cases[i].conf);
     if (!ok) printf("%s: FAILED\n", cases[i].name);
     failed += !ok;
   }
