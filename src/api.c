@@ -16,6 +16,8 @@
 #include "huge.h"
 #include "hugeslab.h"
 #include "init.h"
+#include "meta.h"
+#include "memcheck.h"
 #include "os.h"
 #include "pool.h"
 #include "purge.h"
@@ -23,12 +25,17 @@
 #include "slab.h"
 #include "stats.h"
 #include "tcache.h"
+#include "valgrind.h"
 
 #define HS_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("default")))
 #define HS_INTERNAL_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
 
 /* mallinfo is deprecated in glibc's header but still part of the ABI we replace. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* Under Valgrind, set by the last destructor: frees from then on only tell
+ * memcheck (our descriptors are off limits, see meta_memcheck_exit). */
+static bool memcheck_exited;
 
 /* ---- routing helpers ------------------------------------------------------ */
 
@@ -41,6 +48,7 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
     return NULL;
   }
   hs_init();
+  if (unlikely(hs_conf.memcheck)) return valgrind_alloc(tcache_arena(), n, align, zeroed);
   if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
     return arena_alloc_large(tcache_arena(), n, align, zeroed);
   }
@@ -57,7 +65,7 @@ void *hs_api_alloc_aligned(size_t align, size_t n) {
   if (align <= HS_PAGE && n <= SIZECLASS_SMALL_MAX) {
     hs_init();
     unsigned cls = sizeclass_aligned(n, align);
-    if (cls < SIZECLASS_SMALL) return tcache_alloc(tcache_tls, cls);
+    if (cls < SIZECLASS_SMALL) return tcache_alloc(tcache_tls, cls, n);
   }
   return alloc_big(n, align);
 }
@@ -92,7 +100,7 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
     return;
   }
   if (!e || !chunk_state_lookup((const struct chunk *)e, p, &b->cls, &b->state)) report_unknown(call, p);
-  if (*b->state != SLOT_LIVE)
+  if (*b->state != SLOT_LIVE && *b->state != SLOT_MEMCHECK)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
   if (b->cls == SIZECLASS_LARGE) {
@@ -112,6 +120,11 @@ static void release_block(const struct block *b) {
 static HS_NOINLINE void free_slow(void *p, const char *call) {
   if (!p) return;
   int saved = errno;
+  /* First, so that memcheck reports a bad free before we abort on it. */
+  if (unlikely(hs_conf.memcheck)) {
+    memcheck_block_free(p);
+    if (memcheck_exited) return;
+  }
   struct block b;
   resolve(p, call, true, &b);
   release_block(&b);
@@ -140,9 +153,16 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
 void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
   if (!p) return;
   int saved = errno;
+  if (unlikely(hs_conf.memcheck)) {
+    memcheck_block_free(p);
+    if (memcheck_exited) return;
+  }
   struct block b;
   resolve(p, call, true, &b);
-  if (!size_matches(&b, size, align)) os_report_pointer(call, "size mismatch", p);
+  /* Under Valgrind the block was placed for a padded size: the claim is
+   * checked against the size asked for, the one memcheck knows. */
+  bool matches = hs_conf.memcheck ? size == memcheck_block_size(p, b.usable) : size_matches(&b, size, align);
+  if (!matches) os_report_pointer(call, "size mismatch", p);
   release_block(&b);
   errno = saved;
 }
@@ -150,7 +170,7 @@ void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
 /* ---- the C family --------------------------------------------------------- */
 
 HS_EXPORT void *malloc(size_t n) {
-  if (likely(n <= SIZECLASS_SMALL_MAX)) return tcache_alloc(tcache_tls, sizeclass_of(n));
+  if (likely(n <= SIZECLASS_SMALL_MAX)) return tcache_alloc(tcache_tls, sizeclass_of(n), n);
   return alloc_big(n, HS_MIN_ALIGN);
 }
 
@@ -174,7 +194,7 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
     return NULL;
   }
   if (n <= SIZECLASS_SMALL_MAX) {
-    void *p = tcache_alloc(tcache_tls, sizeclass_of(n));
+    void *p = tcache_alloc(tcache_tls, sizeclass_of(n), n);
     if (likely(p)) memset(p, 0, n);
     return p;
   }
@@ -182,6 +202,20 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
   void *p = alloc_big_zeroed(n, HS_MIN_ALIGN, &zeroed);
   if (p && !zeroed) memset(p, 0, n);
   return p;
+}
+
+/* Under Valgrind every resize moves, as Valgrind's own realloc does:
+ * memcheck then sees the old block freed and any stale pointer to it used. */
+static void *realloc_memcheck(void *p, size_t n, const struct block *b) {
+  size_t old = memcheck_block_size(p, b->usable);
+  void *q = malloc(n);
+  if (!q) return NULL;
+  memcpy(q, p, n < old ? n : old);
+  int saved = errno;
+  memcheck_block_free(p);
+  release_block(b);
+  errno = saved;
+  return q;
 }
 
 static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
@@ -192,6 +226,7 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
   }
   struct block b;
   resolve(p, "realloc", false, &b);
+  if (unlikely(hs_conf.memcheck)) return realloc_memcheck(p, n, &b);
   if (unlikely(n > PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
@@ -300,7 +335,7 @@ HS_EXPORT size_t malloc_usable_size(void *p) {
   if (!p) return 0;
   struct block b;
   resolve(p, "malloc_usable_size", false, &b);
-  return b.usable;
+  return hs_conf.memcheck ? memcheck_block_size(p, b.usable) : b.usable;
 }
 
 HS_EXPORT void free_sized(void *p, size_t size) { hs_api_free_sized(p, size, 0, "free_sized"); }
@@ -454,6 +489,13 @@ static __attribute__((destructor)) void hs_exit_report(void) {
   if (!hs_conf.stats_at_exit) return;
   hs_init();
   stats_print();
+}
+
+/* Destructors of priority 101 run after every default one of this object. */
+static __attribute__((destructor(101))) void hs_exit_memcheck(void) {
+  if (!hs_conf.memcheck) return;
+  memcheck_exited = true;
+  meta_memcheck_exit();
 }
 
 /* ---- aliases ---------------------------------------------------------------- */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <string.h>
+#include "memcheck.h"
 #include "os.h"
 
 extern char **environ;
@@ -150,6 +151,7 @@ void config_init(void) {
   static bool parsed;
   if (parsed) return;
   parsed = true;
+  hs_conf.memcheck = memcheck_running();
   if (!environ) return;
   for (char **e = environ; *e; e++)
     if (strncmp(*e, key, sizeof key - 1) == 0) {

@@ -25,6 +25,8 @@ struct hs_config {
   bool fork_fresh;          /* after fork, new blocks go to fresh slabs on both sides */
   int fork_settle_ms;       /* parent: how long its pre-fork slabs stay retired;
                                -1 = until hs_fork_settle() */
+  bool memcheck;            /* running under Valgrind with client requests built
+                               in: every block goes through valgrind.c */
 };
 
 /* Written once by config_init() before any other layer starts; read-only after. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "lock.h"
+#include "memcheck.h"
 #include "os.h"
 
 #define META_GRAIN 64
@@ -104,6 +105,9 @@ static void *meta_bump(size_t size) {
     if ((size_t)(meta_state.limit - meta_state.committed) < step)
       step = (size_t)(meta_state.limit - meta_state.committed);
     if (!os_commit(meta_state.committed, step)) return NULL;
+    /* Under Valgrind descriptors are not the program's memory: their
+     * pointers to slabs must not keep leaked blocks reachable. */
+    if (memcheck_running()) memcheck_hide_metadata(meta_state.committed, step);
     meta_state.committed += step;
     meta_state.mapped += step;
   }
@@ -225,6 +229,18 @@ size_t meta_purge(size_t min_pending) {
   }
   hs_lock_release(&meta_state.lock);
   return bytes;
+}
+
+void meta_memcheck_exit(void) {
+#if HS_MEMCHECK
+  hs_lock_acquire(&meta_state.lock);
+  for (unsigned i = 0; i < meta_state.nregions; i++) {
+    const struct meta_region *r = &meta_state.regions[i];
+    char *end = i + 1 == meta_state.nregions ? meta_state.committed : r->end;
+    if (end > r->start) VALGRIND_ENABLE_ADDR_ERROR_REPORTING_IN_RANGE(r->start, (size_t)(end - r->start));
+  }
+  hs_lock_release(&meta_state.lock);
+#endif
 }
 
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }

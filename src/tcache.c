@@ -9,6 +9,7 @@
 #include "init.h"
 #include "meta.h"
 #include "os.h"
+#include "valgrind.h"
 
 /* Every stack empty with capacity 0: the fast paths fail over to the slow
  * ones. BOOT: the thread has no cache yet. DEAD: its cache is gone. */
@@ -101,8 +102,9 @@ static void flush_all(struct tcache *tc) {
 static struct tcache *tcache_create(void) {
   hs_init();
   struct tcache *old = tcache_tls;
-  if (!hs_conf.tcache) {
-    /* No caches: a dead cache bound to arena 0 serves every call directly. */
+  if (!hs_conf.tcache || hs_conf.memcheck) {
+    /* No caches: a dead cache bound to arena 0 serves every call directly
+     * (under Valgrind, through valgrind.c). */
     tcache_tls = &tcache_dead;
     return &tcache_dead;
   }
@@ -200,10 +202,14 @@ static struct arena *arena_for_uncached(void) {
   return &hs_arenas[0];
 }
 
-void *tcache_alloc_slow(unsigned cls) {
+void *tcache_alloc_slow(unsigned cls, size_t n) {
   struct tcache *tc = tcache_tls;
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
   if (tc->mode == TCACHE_DEAD) {
+    if (unlikely(hs_conf.memcheck)) {
+      bool zeroed;
+      return valgrind_alloc(arena_for_uncached(), n, valgrind_class_align(cls), &zeroed);
+    }
     struct slot_ref r;
     if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
     *r.state = SLOT_LIVE;
@@ -229,7 +235,7 @@ void *tcache_alloc_slow(unsigned cls) {
     b->top += got;
     if (b->fill / 4u < batch) b->fill = (uint16_t)(b->fill * 2);
   }
-  return tcache_alloc(tc, cls);
+  return tcache_alloc(tc, cls, n);
 }
 
 void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state) {

@@ -77,14 +77,17 @@ struct tcache {
 extern HS_TLS struct tcache *tcache_tls HS_HIDDEN;
 
 /* The slow half of tcache_alloc: initialises the thread, refills, or serves
- * a dead thread from its arena directly. NULL + ENOMEM when out of memory. */
-void *tcache_alloc_slow(unsigned cls);
+ * a dead thread from its arena directly. n is the size the program asked
+ * for, which only Valgrind's blocks need (valgrind.h). NULL + ENOMEM when
+ * out of memory. */
+void *tcache_alloc_slow(unsigned cls, size_t n);
 
-/* Pop a free slot of class cls and mark it LIVE (the malloc fast path). */
-HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls) {
+/* Pop a free slot of class cls, for a request of n bytes, and mark it LIVE
+ * (the malloc fast path). */
+HS_INLINE void *tcache_alloc(struct tcache *tc, unsigned cls, size_t n) {
   struct tcache_bin *b = &tc->bins[cls];
   struct slot_ref *top = b->top;
-  if (unlikely((uint16_t)(uintptr_t)top == b->empty_low)) return tcache_alloc_slow(cls);
+  if (unlikely((uint16_t)(uintptr_t)top == b->empty_low)) return tcache_alloc_slow(cls, n);
   b->top = --top;
   *top->state = SLOT_LIVE;
   return top->ptr;
