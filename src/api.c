@@ -16,7 +16,6 @@
 #include "huge.h"
 #include "hugeslab.h"
 #include "init.h"
-#include "meta.h"
 #include "memcheck.h"
 #include "os.h"
 #include "pool.h"
@@ -32,10 +31,6 @@
 
 /* mallinfo is deprecated in glibc's header but still part of the ABI we replace. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
-/* Under Valgrind, set by the last destructor: frees from then on only tell
- * memcheck (our descriptors are off limits, see meta_memcheck_exit). */
-static bool memcheck_exited;
 
 /* ---- routing helpers ------------------------------------------------------ */
 
@@ -117,17 +112,25 @@ static void release_block(const struct block *b) {
   else tcache_free_slow(b->arena, b->cls, b->ptr, b->state);
 }
 
+/* A block the program freed: under Valgrind small slots and page runs wait
+ * in the quarantine first (valgrind.h). */
+static void release_freed(const struct block *b) {
+  if (unlikely(hs_conf.memcheck) && !b->huge) {
+    struct slot_ref slot = {b->ptr, b->state};
+    valgrind_quarantine(b->run ? NULL : &slot, b->run, b->usable);
+    return;
+  }
+  release_block(b);
+}
+
 static HS_NOINLINE void free_slow(void *p, const char *call) {
   if (!p) return;
   int saved = errno;
   /* First, so that memcheck reports a bad free before we abort on it. */
-  if (unlikely(hs_conf.memcheck)) {
-    memcheck_block_free(p);
-    if (memcheck_exited) return;
-  }
+  if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
   resolve(p, call, true, &b);
-  release_block(&b);
+  release_freed(&b);
   errno = saved;
 }
 
@@ -153,17 +156,14 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
 void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
   if (!p) return;
   int saved = errno;
-  if (unlikely(hs_conf.memcheck)) {
-    memcheck_block_free(p);
-    if (memcheck_exited) return;
-  }
+  if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
   resolve(p, call, true, &b);
   /* Under Valgrind the block was placed for a padded size: the claim is
    * checked against the size asked for, the one memcheck knows. */
   bool matches = hs_conf.memcheck ? size == memcheck_block_size(p, b.usable) : size_matches(&b, size, align);
   if (!matches) os_report_pointer(call, "size mismatch", p);
-  release_block(&b);
+  release_freed(&b);
   errno = saved;
 }
 
@@ -213,7 +213,7 @@ static void *realloc_memcheck(void *p, size_t n, const struct block *b) {
   memcpy(q, p, n < old ? n : old);
   int saved = errno;
   memcheck_block_free(p);
-  release_block(b);
+  release_freed(b);
   errno = saved;
   return q;
 }
@@ -367,6 +367,8 @@ HS_EXPORT struct mallinfo2 mallinfo2(void) {
   mi.hblks = s.huge_count;
   mi.hblkhd = s.huge_bytes;
   mi.uordblks = s.small_bytes + s.large_bytes + s.huge_bytes;
+  /* Under Valgrind, blocks the program freed that wait in the quarantine. */
+  if (hs_conf.memcheck) mi.uordblks -= valgrind_quarantined_bytes();
   mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
   return mi;
 }
@@ -489,13 +491,6 @@ static __attribute__((destructor)) void hs_exit_report(void) {
   if (!hs_conf.stats_at_exit) return;
   hs_init();
   stats_print();
-}
-
-/* Destructors of priority 101 run after every default one of this object. */
-static __attribute__((destructor(101))) void hs_exit_memcheck(void) {
-  if (!hs_conf.memcheck) return;
-  memcheck_exited = true;
-  meta_memcheck_exit();
 }
 
 /* ---- aliases ---------------------------------------------------------------- */

@@ -62,8 +62,10 @@ HS_INLINE void memcheck_block_free(void *p) { VALGRIND_FREELIKE_BLOCK(p, 0); }
 
 /* Allocator-owned memory that must not count as the program's: it is
  * hidden from the leak check (which scans only accessible memory, and would
- * take our descriptors' pointers to a slab's first slot for references) and
- * our own accesses into it are not reported. */
+ * take our descriptors' pointers to a slab's first slot, a page run or a
+ * huge block for references) and our own accesses into it are not
+ * reported. The exemption lasts to the end (frees run after every
+ * destructor), so memcheck's exit report warns that it is still in force. */
 HS_INLINE void memcheck_hide_metadata(void *p, size_t size) {
   VALGRIND_MAKE_MEM_NOACCESS(p, size);
   VALGRIND_DISABLE_ADDR_ERROR_REPORTING_IN_RANGE(p, size);

@@ -231,18 +231,6 @@ size_t meta_purge(size_t min_pending) {
   return bytes;
 }
 
-void meta_memcheck_exit(void) {
-#if HS_MEMCHECK
-  hs_lock_acquire(&meta_state.lock);
-  for (unsigned i = 0; i < meta_state.nregions; i++) {
-    const struct meta_region *r = &meta_state.regions[i];
-    char *end = i + 1 == meta_state.nregions ? meta_state.committed : r->end;
-    if (end > r->start) VALGRIND_ENABLE_ADDR_ERROR_REPORTING_IN_RANGE(r->start, (size_t)(end - r->start));
-  }
-  hs_lock_release(&meta_state.lock);
-#endif
-}
-
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }
 
 bool meta_prefork(bool try_only) { return hs_lock_prefork(&meta_state.lock, try_only); }

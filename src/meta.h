@@ -31,12 +31,6 @@ size_t meta_purge(size_t min_pending);
 /* Bytes of metadata mapped (for stats). */
 size_t meta_mapped_bytes(void);
 
-/* Under Valgrind, at exit: the descriptors stay hidden from the leak check
- * (memcheck.h), but accesses to them are no longer exempt from reports, so
- * memcheck has no exemption left to warn about; the caller stops touching
- * them (api.c's exit path). */
-void meta_memcheck_exit(void);
-
 /* fork.c: lock order position and child reset. With try_only, false (and
  * nothing held) when the lock is busy. */
 bool meta_prefork(bool try_only);

@@ -11,6 +11,7 @@
 
 /* Keep the compiler from proving the bug and removing it. */
 static void *volatile sink;
+static void *volatile freed;
 static char *opaque(void *p) {
   sink = p;
   return sink;
@@ -60,6 +61,22 @@ static int run(const char *c) {
     sink = p;
     free(p);
     ((char *)sink)[3] = 2;
+    return 0;
+  }
+  if (!strcmp(c, "use-after-reuse")) { /* the program allocated again in between */
+    char *p = malloc(32);
+    freed = p;
+    free(p);
+    for (int i = 0; i < 100; i++) sink = malloc(32); /* leaked */
+    ((char *)freed)[3] = 2;
+    return 0;
+  }
+  if (!strcmp(c, "use-after-free-run")) {
+    char *p = malloc(20000);
+    freed = p;
+    free(p);
+    free(malloc(20000));
+    ((char *)freed)[100] = 2;
     return 0;
   }
   if (!strcmp(c, "stale-realloc")) { /* the old block, used after realloc moved it */

@@ -24,6 +24,8 @@ cases=(
   "overflow-aligned|Invalid write of size 1|0 bytes after a block of size 256 alloc'd"
   "underflow|Invalid write of size 1|1 bytes before a block of size 32 alloc'd"
   "use-after-free|Invalid write of size 1|3 bytes inside a block of size 32 free'd"
+  "use-after-reuse|Invalid write of size 1|3 bytes inside a block of size 32 free'd"
+  "use-after-free-run|Invalid write of size 1|100 bytes inside a block of size 20,000 free'd"
   "stale-realloc|Invalid write of size 1|0 bytes inside a block of size 16 free'd"
   "uninitialised|Conditional jump or move depends on uninitialised value|"
   "invalid-free|Invalid free\\(\\)|^hugeslab: free\\(\\): invalid pointer 0x"
