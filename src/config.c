@@ -145,13 +145,24 @@ unsigned config_parse(const char *conf) {
   return bad;
 }
 
+/* Whether the Valgrind tool running us is memcheck: it alone of the tools
+ * preloads its vgpreload_memcheck library into the client, and the others
+ * (callgrind, cachegrind, massif...) must see the normal paths. */
+static bool memcheck_tool(void) {
+  static const char preload[] = "LD_PRELOAD=";
+  if (!memcheck_running() || !environ) return false;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, preload, sizeof preload - 1) == 0 && strstr(*e, "/vgpreload_memcheck-")) return true;
+  return false;
+}
+
 void config_init(void) {
   static const char key[] = "HUGESLAB_CONF=";
   /* Once: the exit report may read the options before start-up does. */
   static bool parsed;
   if (parsed) return;
   parsed = true;
-  hs_conf.memcheck = memcheck_running();
+  hs_conf.memcheck = memcheck_tool();
   if (!environ) return;
   for (char **e = environ; *e; e++)
     if (strncmp(*e, key, sizeof key - 1) == 0) {

@@ -57,4 +57,18 @@ for mode in linked preloaded; do
     fi
   done
 done
+# Only memcheck switches the client requests on: another tool (callgrind,
+# cachegrind, massif; here "none") must measure the normal paths.
+for tool in memcheck none; do
+  want="usable 1"
+  [ $tool = none ] && want="usable 16"
+  got=$("$build/libtool" --mode=execute valgrind -q --tool=$tool --soname-synonyms=somalloc=nouserintercepts \
+        "$build/test/valgrind/planted" usable 2>/dev/null)
+  if [ "$got" = "$want" ]; then
+    echo "ok: --tool=$tool: $got"
+  else
+    echo "FAIL: --tool=$tool: malloc_usable_size(malloc(1)) says '$got', expected '$want'"
+    fail=1
+  fi
+done
 exit $fail
