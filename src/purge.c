@@ -248,6 +248,14 @@ size_t purge_for_memory(void) {
   return bytes ? bytes : purge_all_arenas(false, false);
 }
 
-void purge_postfork_child(void) { __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED); }
+/* The child has no background thread, and no pass in progress: one that a
+ * thread of the parent was running at the fork (its madvise runs with the
+ * arena lock dropped) would otherwise leave its arena's busy flag set in
+ * the child for good, and no pass would ever run there. The pages that pass
+ * held stay marked used in the child. */
+void purge_postfork_child(void) {
+  __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED);
+  for (unsigned i = 0; i < hs_arena_count; i++) __atomic_store_n(&hs_arenas[i].purge.busy, 0, __ATOMIC_RELAXED);
+}
 
 bool purge_background_running(void) { return __atomic_load_n(&background_state, __ATOMIC_RELAXED) != 0; }
