@@ -18,6 +18,7 @@ struct hs_config hs_conf = {
     .background_thread = false,
     .fork_fresh = true,
     .fork_settle_ms = 30000,
+    .pool_ksm = false,
 };
 
 enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE };
@@ -44,6 +45,8 @@ static const struct option {
      "a thread that gives memory back while the program is idle"},
     {"fork_fresh", OPT_BOOL, &hs_conf.fork_fresh, 0, 1,
      "after fork, parent and child put new blocks in fresh slabs, not in holes of the pages they share"},
+    {"pool_ksm", OPT_BOOL, &hs_conf.pool_ksm, 0, 1,
+     "mark sealed pools for the kernel's same-page merging (MADV_MERGEABLE)"},
     {"fork_settle_ms", OPT_MILLIS, &hs_conf.fork_settle_ms, 0, 86400000,
      "how long after a fork the parent keeps off its old slabs' holes (-1 = until hs_fork_settle())"},
 };

@@ -23,6 +23,7 @@ struct hs_config {
   bool purge_lazy;          /* give pages back with MADV_FREE, not MADV_DONTNEED */
   bool background_thread;   /* a thread that purges while the program is idle */
   bool fork_fresh;          /* after fork, new blocks go to fresh slabs on both sides */
+  bool pool_ksm;            /* sealed pools are marked MADV_MERGEABLE */
   int fork_settle_ms;       /* parent: how long its pre-fork slabs stay retired;
                                -1 = until hs_fork_settle() */
   bool memcheck;            /* running under Valgrind with client requests built

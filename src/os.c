@@ -131,6 +131,8 @@ bool os_protect(void *addr, size_t size, bool read_only) {
   return mprotect(addr, size, read_only ? PROT_READ : PROT_READ | PROT_WRITE) == 0;
 }
 
+bool os_mergeable(void *addr, size_t size) { return madvise(addr, size, MADV_MERGEABLE) == 0; }
+
 bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *shared) {
   /* pagemap: one 64-bit entry per page; bit 63 present, bit 56 mapped by
    * this process alone (Linux 4.2+). Read in batches into the stack. */

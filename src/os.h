@@ -68,6 +68,11 @@ void os_guard(void *addr, size_t size);
  * errno (ENOMEM: the kernel could not split the mapping) on failure. */
 bool os_protect(void *addr, size_t size, bool read_only);
 
+/* Offer the range to the kernel's same-page merging (MADV_MERGEABLE): KSM,
+ * when it runs, shares identical pages with other processes. false + errno
+ * (EINVAL: a kernel without KSM). */
+bool os_mergeable(void *addr, size_t size);
+
 /* Count the pages of [addr, addr+size) (page aligned) that are resident
  * and, of those, the ones mapped by more than this process (shared after
  * fork, or merged by KSM), from /proc/self/pagemap. false + errno when it

@@ -174,6 +174,9 @@ int pool_seal(struct hs_pool *pool) {
     errno = err;
     return -1;
   }
+  /* Merging is an offer: a kernel without KSM refuses it, and the seal holds. */
+  if (hs_conf.pool_ksm)
+    for (r = pool->regions; r; r = r->next) os_mergeable(r, r->size);
   hs_lock_release(&pool_lock);
   return 0;
 }

@@ -5,13 +5,15 @@
  * seal does nothing); the figures of hs_pool_stats in one process and in a
  * forked child that reads a sealed pool (every page shared, none private);
  * an unsealed pool the child keeps filling while the parent's blocks stay
- * as they were; threads filling one pool at once; and destroy giving the
- * address space back. */
+ * as they were; threads filling one pool at once; destroy giving the
+ * address space back; and pool_ksm offering sealed pools (only those) to
+ * the kernel's same-page merging. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include "hugeslab.h"
 #include "testutil.h"
@@ -231,6 +233,55 @@ static void test_threads(void) {
   printf("threads: %d threads filled one pool, no block overwritten\n", THREADS);
 }
 
+/* Whether the mapping holding p has `flag` in its smaps VmFlags. */
+static bool vm_flag(const void *p, const char *flag) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  CHECK(f != NULL);
+  char line[512];
+  bool inside = false, found = false;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+      char want[8];
+      snprintf(want, sizeof want, " %s", flag);
+      for (char *at = line + 8; (at = strstr(at, want)); at++)
+        if (at[strlen(want)] == ' ' || at[strlen(want)] == '\n') found = true;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* pool_ksm: a sealed pool is offered to KSM (VmFlags "mg"), and only then.
+ * `ksm` says which configuration this process runs under. */
+static void test_ksm(bool ksm) {
+  /* A control mapping: where MADV_MERGEABLE does not show in smaps (no
+   * KSM, or an emulator such as qemu-user that ignores madvise), skip. */
+  char *control = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(control != MAP_FAILED);
+  bool honoured = madvise(control, 1 << 16, MADV_MERGEABLE) == 0 && vm_flag(control, "mg");
+  munmap(control, 1 << 16);
+  if (!honoured) {
+    printf("ksm: MADV_MERGEABLE does not show in smaps here, not checked\n");
+    return;
+  }
+  hs_pool_t *pool = hs_pool_create(4 << 20);
+  CHECK(pool != NULL);
+  char *p = hs_pool_malloc(pool, 1 << 20);
+  CHECK(p != NULL);
+  memset(p, 7, 1 << 20);
+  CHECK_MSG(!vm_flag(p, "mg"), "an unsealed pool is already mergeable");
+  CHECK(hs_pool_seal(pool) == 0);
+  bool mergeable = vm_flag(p, "mg");
+  printf("ksm: pool_ksm %s: sealed pool %s mergeable\n", ksm ? "on" : "off", mergeable ? "is" : "is not");
+  CHECK_MSG(mergeable == ksm, "pool_ksm %s but the sealed pool is %smergeable", ksm ? "on" : "off",
+            mergeable ? "" : "not ");
+  hs_pool_destroy(pool);
+}
+
 /* Creating and destroying pools gives the address space back. */
 static void test_destroy(void) {
   long before = test_vm_size_kib();
@@ -248,8 +299,14 @@ static void test_destroy(void) {
   CHECK_MSG(after - before < 50 * 10 * 1024 / 8, "destroyed pools left %ld KiB mapped", after - before);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   test_require_hugeslab();
+  if (argc == 2 && strcmp(argv[1], "ksm") == 0) {
+    const char *conf = getenv("HUGESLAB_CONF");
+    CHECK_MSG(conf && strstr(conf, "pool_ksm:true"), "run `pool ksm` with HUGESLAB_CONF=pool_ksm:true");
+    test_ksm(true);
+    return 0;
+  }
   test_blocks();
   test_errors();
   test_seal();
@@ -257,5 +314,9 @@ int main(void) {
   test_fork_unsealed();
   test_threads();
   test_destroy();
+  /* The same under HUGESLAB_CONF=pool_ksm:true: test/api/pool_ksm.sh runs
+   * `pool ksm` with it (no re-execution here: under qemu-user, as in the
+   * aarch64 check, /proc/self/exe is the emulator). */
+  test_ksm(false);
   return 0;
 }
