@@ -1,6 +1,8 @@
 /* api: every exported symbol, and glibc's aliases for them in this same
  * translation unit (GCC aliases need their target here). Policy lives in the
  * layers below; this file validates arguments and routes by size. */
+#include "prefix.h" /* first: a prefixed build renames what the headers declare */
+
 #include "api.h"
 
 #include <errno.h>
@@ -26,8 +28,13 @@
 #include "tcache.h"
 #include "valgrind.h"
 
-#define HS_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("default")))
-#define HS_INTERNAL_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
+/* The target's name is expanded before it is quoted, so that in a prefixed
+ * build (src/prefix.h) alias(malloc) names hs_test_malloc. */
+#define HS_QUOTE_(name) #name
+#define HS_QUOTE(name) HS_QUOTE_(name)
+#define HS_ALIAS(target) __attribute__((alias(HS_QUOTE(target)), copy(target), visibility("default")))
+#define HS_INTERNAL_ALIAS(target) \
+  __attribute__((alias(HS_QUOTE(target)), copy(target), visibility("hidden")))
 
 /* mallinfo is deprecated in glibc's header but still part of the ABI we replace. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -499,6 +506,8 @@ extern __typeof(malloc) hs_api_malloc HS_INTERNAL_ALIAS(malloc);
 extern __typeof(free) hs_api_free HS_INTERNAL_ALIAS(free);
 
 HS_EXPORT void cfree(void *p) HS_ALIAS(free);
+/* glibc's own entry points, which a prefixed build must leave to libc. */
+#ifndef HS_SYMBOL_PREFIX
 extern __typeof(malloc) __libc_malloc HS_ALIAS(malloc);
 extern __typeof(free) __libc_free HS_ALIAS(free);
 extern __typeof(calloc) __libc_calloc HS_ALIAS(calloc);
@@ -508,3 +517,4 @@ extern __typeof(valloc) __libc_valloc HS_ALIAS(valloc);
 extern __typeof(pvalloc) __libc_pvalloc HS_ALIAS(pvalloc);
 extern __typeof(mallinfo) __libc_mallinfo HS_ALIAS(mallinfo);
 extern __typeof(mallopt) __libc_mallopt HS_ALIAS(mallopt);
+#endif

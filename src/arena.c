@@ -64,7 +64,7 @@ static bool chunk_wants_hugepages(void) {
 /* A new reservation for the source (lock held), its chunk-map leaves ready;
  * false + ENOMEM when not even one chunk's worth can be had. */
 static bool source_grow(void) {
-  source.limited = os_address_space_limited();
+  HS_RACY_SET(source.limited, os_address_space_limited());
   size_t first = source.limited ? HS_CHUNK : source.next_reservation;
   for (size_t size = first; size >= HS_CHUNK; size /= 2) {
     char *r = os_reserve(size, HS_CHUNK);
@@ -192,7 +192,7 @@ static void dirty_append(struct arena *a, struct chunk *c, uint64_t now) {
 }
 
 static void set_dirty_pages(struct arena *a, size_t n) {
-  __atomic_store_n(&a->dirty_pages, n, __ATOMIC_RELAXED);
+  HS_RACY_SET(a->dirty_pages, n);
 }
 
 /* After c's pages changed state from `was_dirty`/`was_bucket`: keep the
@@ -221,7 +221,7 @@ static bool take_from(struct arena *a, struct chunk *c, unsigned first, unsigned
     c->hugepage = 1;
     os_hugepage((void *)c->base, HS_CHUNK, true);
   }
-  a->free_pages -= count;
+  HS_RACY_SET(a->free_pages, a->free_pages - count);
   size_t used = a->chunk_pages - a->free_pages;
   if (used > __atomic_load_n(&a->used_peak_pages, __ATOMIC_RELAXED))
     __atomic_store_n(&a->used_peak_pages, used, __ATOMIC_RELAXED);
@@ -232,7 +232,7 @@ static bool take_from(struct arena *a, struct chunk *c, unsigned first, unsigned
 static void give_to(struct arena *a, struct chunk *c, unsigned first, unsigned count, enum chunk_give_as as) {
   unsigned was_dirty = c->ndirty, was_bucket = c->bucket;
   chunk_give(c, first, count, as);
-  a->free_pages += count;
+  HS_RACY_SET(a->free_pages, a->free_pages + count);
   chunk_changed(a, c, was_dirty, was_bucket);
 }
 
@@ -277,8 +277,8 @@ static struct chunk *take_pages(struct arena *a, unsigned count, unsigned align_
     best->arena = a;
     chunkmap_set((void *)best->base, HS_CHUNK, (uintptr_t)best);
     bucket_insert(a, best);
-    a->chunk_pages += HS_CHUNK_PAGES;
-    a->free_pages += HS_CHUNK_PAGES;
+    HS_RACY_SET(a->chunk_pages, a->chunk_pages + HS_CHUNK_PAGES);
+    HS_RACY_SET(a->free_pages, a->free_pages + HS_CHUNK_PAGES);
     a->stats.chunk_bytes += HS_CHUNK;
     best_at = 0;
   }
@@ -293,8 +293,8 @@ static void detach_empty(struct arena *a, struct chunk *c) {
   bucket_remove(a, c);
   if (c->ndirty) dirty_remove(a, c);
   set_dirty_pages(a, a->dirty_pages - c->ndirty);
-  a->chunk_pages -= HS_CHUNK_PAGES;
-  a->free_pages -= HS_CHUNK_PAGES;
+  HS_RACY_SET(a->chunk_pages, a->chunk_pages - HS_CHUNK_PAGES);
+  HS_RACY_SET(a->free_pages, a->free_pages - HS_CHUNK_PAGES);
   a->stats.chunk_bytes -= HS_CHUNK;
   chunkmap_set((void *)c->base, HS_CHUNK, 0);
   c->arena = NULL;
@@ -368,7 +368,7 @@ static void slab_release(struct arena *a, struct slab *s) {
 
 /* The retired slabs of every class go back to their partial heaps (lock held). */
 static void settle(struct arena *a) {
-  a->fresh_from = 0;
+  HS_RACY_SET(a->fresh_from, 0);
   a->settle_ms = 0;
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) slab_heap_merge(&a->cls[cls].partial, &a->cls[cls].retired);
 }
@@ -378,8 +378,8 @@ static void settle(struct arena *a) {
  * written (each write would copy a metadata page for both processes): only
  * the heap roots and the kept empty slabs. */
 static void retire_all(struct arena *a) {
-  a->generation++;
-  a->fresh_from = a->generation;
+  HS_RACY_SET(a->generation, a->generation + 1);
+  HS_RACY_SET(a->fresh_from, a->generation);
   for (unsigned cls = 0; cls < SIZECLASS_SMALL; cls++) {
     struct arena_class *ac = &a->cls[cls];
     slab_heap_merge(&ac->retired, &ac->partial);
@@ -824,7 +824,7 @@ void arena_postfork_parent(void) {
   uint64_t due = retire && hs_conf.fork_settle_ms > 0 ? os_now_ms() + (uint64_t)hs_conf.fork_settle_ms : 0;
   for (unsigned i = 0; i < hs_arena_count; i++) {
     if (retire) retire_all(&hs_arenas[i]);
-    else hs_arenas[i].generation++;
+    else HS_RACY_SET(hs_arenas[i].generation, hs_arenas[i].generation + 1);
     hs_arenas[i].settle_ms = due;
   }
   hs_lock_drop_for_fork(&source.lock);
@@ -838,7 +838,7 @@ void arena_postfork_child(void) {
     hs_lock_reset(&a->lock);
     a->settle_ms = 0;
     if (hs_conf.fork_fresh) retire_all(a);
-    else a->generation++;
+    else HS_RACY_SET(a->generation, a->generation + 1);
   }
 }
 

@@ -23,6 +23,11 @@
 /* The alignment malloc guarantees: alignof(max_align_t) on x86-64/aarch64. */
 #define HS_MIN_ALIGN 16
 
+/* A store to a field its lock's holder updates and other threads read with
+ * relaxed atomic loads, lock-free (purge's decisions, stats): the same
+ * instruction as a plain store, but the read is then no data race. */
+#define HS_RACY_SET(lvalue, value) __atomic_store_n(&(lvalue), (value), __ATOMIC_RELAXED)
+
 /* Round up to a power-of-two multiple; the caller has checked for overflow. */
 #define HS_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 

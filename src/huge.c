@@ -31,7 +31,7 @@ static void raise_peak(size_t *peak, size_t now) {
 /* Freed blocks, most recent first. Protected by huge_lock. */
 static hs_lock huge_lock = HS_LOCK_INIT;
 static struct huge_block *cache;
-static size_t cache_count, cache_bytes;
+static size_t cache_count, cache_bytes; /* cache_count: also read lock-free (HS_RACY_SET) */
 
 /* Room a reservation leaves for growth: as much again, at least 8 MiB. */
 static size_t growth_room(size_t usable) {
@@ -55,7 +55,7 @@ static void unmap_block(struct huge_block *h) {
 static struct huge_block *cache_unlink(struct huge_block **link) {
   struct huge_block *h = *link;
   *link = h->next;
-  cache_count--;
+  HS_RACY_SET(cache_count, cache_count - 1);
   cache_bytes -= h->usable;
   return h;
 }
@@ -234,7 +234,7 @@ void huge_free(struct huge_block *h) {
   hs_lock_acquire(&huge_lock);
   h->next = cache;
   cache = h;
-  cache_count++;
+  HS_RACY_SET(cache_count, cache_count + 1);
   cache_bytes += h->usable;
   /* Over a bound: the oldest blocks go (they are at the tail). */
   while (cache_count > HUGE_CACHE_COUNT || cache_bytes > limit) {
@@ -242,7 +242,7 @@ void huge_free(struct huge_block *h) {
     while ((*link)->next) link = &(*link)->next;
     struct huge_block *old = *link;
     *link = NULL;
-    cache_count--;
+    HS_RACY_SET(cache_count, cache_count - 1);
     cache_bytes -= old->usable;
     old->next = evict;
     evict = old;
@@ -280,14 +280,15 @@ size_t huge_expire(uint64_t freed_before_ms) {
   return bytes;
 }
 
-bool huge_cache_nonempty(void) { return __atomic_load_n(&cache, __ATOMIC_RELAXED) != NULL; }
+bool huge_cache_nonempty(void) { return __atomic_load_n(&cache_count, __ATOMIC_RELAXED) != 0; }
 
 size_t huge_trim(void) {
   hs_lock_acquire(&huge_lock);
   struct huge_block *list = cache;
   size_t bytes = cache_bytes;
   cache = NULL;
-  cache_count = cache_bytes = 0;
+  HS_RACY_SET(cache_count, 0);
+  cache_bytes = 0;
   hs_lock_release(&huge_lock);
   while (list) {
     struct huge_block *next = list->next;

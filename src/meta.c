@@ -84,7 +84,7 @@ static int meta_new_region(size_t need) {
       r->live = (uint16_t *)counts;
       r->clean = (uint64_t *)(counts + pages * sizeof(uint16_t));
       r->pages = pages;
-      meta_state.mapped += side;
+      HS_RACY_SET(meta_state.mapped, meta_state.mapped + side);
       meta_state.cur = r->start;
       meta_state.committed = meta_state.cur;
       meta_state.limit = r->limit;
@@ -109,7 +109,7 @@ static void *meta_bump(size_t size) {
      * pointers to slabs must not keep leaked blocks reachable. */
     if (memcheck_running()) memcheck_hide_metadata(meta_state.committed, step);
     meta_state.committed += step;
-    meta_state.mapped += step;
+    HS_RACY_SET(meta_state.mapped, meta_state.mapped + step);
   }
   void *p = meta_state.cur;
   meta_state.cur += size;
@@ -134,7 +134,7 @@ static void count_pages(void *p, size_t size, int delta) {
       r->live[i]++;
       r->clean[i >> 6] &= ~((uint64_t)1 << (i & 63));
     } else if (--r->live[i] == 0) {
-      meta_state.pending++;
+      HS_RACY_SET(meta_state.pending, meta_state.pending + 1);
     }
   }
 }
@@ -148,7 +148,7 @@ static bool stack_push(struct meta_stack *st, void *p) {
       memcpy(items, st->items, st->count * sizeof(void *));
       os_release(st->items, st->cap * sizeof(void *));
     }
-    meta_state.mapped += (cap - st->cap) * sizeof(void *);
+    HS_RACY_SET(meta_state.mapped, meta_state.mapped + (cap - st->cap) * sizeof(void *));
     st->items = items;
     st->cap = cap;
   }
@@ -207,7 +207,7 @@ size_t meta_purge(size_t min_pending) {
   size_t pending = __atomic_load_n(&meta_state.pending, __ATOMIC_RELAXED);
   if (!pending || pending < min_pending) return 0;
   hs_lock_acquire(&meta_state.lock);
-  meta_state.pending = 0;
+  HS_RACY_SET(meta_state.pending, 0);
   for (size_t k = 0; k < meta_state.nregions; k++) {
     struct meta_region *r = &meta_state.regions[k];
     /* Only pages below the bump pointer were ever handed out. */

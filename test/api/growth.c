@@ -118,7 +118,7 @@ static int arena_count(void) {
   const char *at = strstr(buf, "name=\"arenas\" value=\"");
   CHECK(at);
   int n = atoi(at + strlen("name=\"arenas\" value=\""));
-  free(buf);
+  test_free_libc(buf);
   return n;
 }
 

@@ -19,13 +19,13 @@
 #include "testutil.h"
 
 /* The -plain twin finds these in the preloaded library. */
-#pragma weak hs_pool_create
-#pragma weak hs_pool_malloc
-#pragma weak hs_pool_calloc
-#pragma weak hs_pool_strdup
-#pragma weak hs_pool_seal
-#pragma weak hs_pool_destroy
-#pragma weak hs_pool_stats
+TEST_WEAK(hs_pool_create)
+TEST_WEAK(hs_pool_malloc)
+TEST_WEAK(hs_pool_calloc)
+TEST_WEAK(hs_pool_strdup)
+TEST_WEAK(hs_pool_seal)
+TEST_WEAK(hs_pool_destroy)
+TEST_WEAK(hs_pool_stats)
 
 static void fill(unsigned char *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 7);

@@ -37,6 +37,18 @@
     }                                                                          \
   } while (0)
 
+/* #pragma weak NAME for an API function a test probes for: the name is
+ * macro-expanded first, so that it is the prefixed name in a build
+ * configured --with-symbol-prefix (src/prefix.h), which #pragma weak is not. */
+#define TEST_PRAGMA_(text) _Pragma(#text)
+#define TEST_WEAK(name) TEST_PRAGMA_(weak name)
+
+/* free() for memory that libc allocated itself (getline, open_memstream,
+ * strdup): __builtin_free calls the symbol free, which a prefixed build
+ * leaves to the sanitizer's malloc that libc allocated from, and which is
+ * hugeslab's own free in every other build. */
+static inline void test_free_libc(void *p) { __builtin_free(p); }
+
 /* Keep the compiler from proving a pointer unused and dropping its malloc. */
 static inline void *test_opaque(void *p) {
   __asm__ volatile("" : "+r"(p) : : "memory");

@@ -31,11 +31,11 @@
 
 /* glibc before 2.41 has no free_sized: the -plain twin gets it from the
  * preloaded library, and a weak reference keeps it linkable without. */
-#pragma weak free_sized
-#pragma weak hs_pool_create
-#pragma weak hs_pool_malloc
-#pragma weak hs_pool_seal
-#pragma weak hs_pool_destroy
+TEST_WEAK(free_sized)
+TEST_WEAK(hs_pool_create)
+TEST_WEAK(hs_pool_malloc)
+TEST_WEAK(hs_pool_seal)
+TEST_WEAK(hs_pool_destroy)
 
 #ifdef __clang__
 #define CASE __attribute__((noinline, optnone)) static void

@@ -34,8 +34,8 @@
 #include "hugeslab.h"
 #include "testutil.h"
 
-#pragma weak hs_fork_settle
-#pragma weak hs_fork_stats
+TEST_WEAK(hs_fork_settle)
+TEST_WEAK(hs_fork_stats)
 
 #define HEAP ((size_t)32 << 20)
 #define BLOCK 64

@@ -34,7 +34,7 @@ static void *writer(void *arg) {
     CHECK(m);
     for (int i = 0; i < 200; i++) fprintf(m, "%llu %0*d\n", (unsigned long long)test_rand(&rng), i % 300, i);
     fclose(m);
-    free(buf);
+    test_free_libc(buf);
   }
   return NULL;
 }
@@ -48,7 +48,7 @@ static void *reader(void *arg) {
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
     }
-    free(line);
+    test_free_libc(line);
     fclose(f);
   }
   return NULL;
@@ -87,7 +87,7 @@ int main(void) {
       CHECK(p && q && s);
       free(p);
       free(q);
-      free(s);
+      test_free_libc(s);
       _exit(17);
     }
     int st;

@@ -61,11 +61,11 @@ static void *line_reader(void *arg) {
     int lines = 0;
     while (getline(&line, &cap, f) > 0) {
       lines++;
-      free(line); /* so every getline allocates again */
+      test_free_libc(line); /* so every getline allocates again */
       line = NULL;
       cap = 0;
     }
-    free(line);
+    test_free_libc(line);
     fclose(f);
     CHECK(lines == 6);
   }
@@ -83,7 +83,7 @@ static void *stream_writer(void *arg) {
     fflush(NULL);
     fclose(f);
     CHECK(len > 200 * 20);
-    free(buf);
+    test_free_libc(buf);
   }
   return NULL;
 }

@@ -22,8 +22,8 @@
 #include "hugeslab.h"
 #include "testutil.h"
 
-#pragma weak free_sized
-#pragma weak free_aligned_sized
+TEST_WEAK(free_sized)
+TEST_WEAK(free_aligned_sized)
 
 enum api {
   API_FREE,

@@ -23,7 +23,7 @@
 #include "hugeslab.h"
 #include "testutil.h"
 
-#pragma weak hs_thread_flush
+TEST_WEAK(hs_thread_flush)
 
 enum { NTHREADS = 4, ROUNDS = 16, STEPS = 40000, TRANSFER = 1000, LOCAL = 64 };
 

@@ -25,7 +25,7 @@ for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
 done
 
 # 2. layer order (lowest first); a file may include only its own or lower layers.
-order=(compiler memcheck lock os meta chunkmap sizeclass slab chunk config arena huge valgrind tcache purge pool fork stats init api api_new)
+order=(prefix compiler memcheck lock os meta chunkmap sizeclass slab chunk config arena huge valgrind tcache purge pool fork stats init api api_new)
 # The one call upward, documented in init.h: a thread's first malloc or free
 # lands in tcache's boot path, which must start the allocator first.
 upward_ok=" tcache:init "
