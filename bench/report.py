@@ -586,6 +586,14 @@ def main():
         md.append("")
         md += time_lines
         md.append("")
+        hard, plain = gm_time.get("hugeslab-hardened"), gm_time.get(TARGET)
+        if hard is not None and plain:
+            md.append("Hardened mode's cost (hugeslab-hardened, `HUGESLAB_CONF=hardened:true`): time "
+                      "geomean %.2f× the default mode's (target ≤ 1.25×: %s); peak RSS geomean %s." % (
+                          hard / plain, "met" if hard / plain <= 1.25 else "**not met**",
+                          "%.2f×" % (gm_rss["hugeslab-hardened"] / gm_rss[TARGET])
+                          if gm_rss.get("hugeslab-hardened") and gm_rss.get(TARGET) else "–"))
+            md.append("")
         md.append("## Workloads: median peak RSS (ratio to glibc; lower is better)")
         md.append("")
         md += rss_lines

@@ -26,15 +26,22 @@
 #include "slab.h"
 #include "stats.h"
 #include "tcache.h"
-#include "valgrind.h"
+#include "checked.h"
 
 /* The target's name is expanded before it is quoted, so that in a prefixed
  * build (src/prefix.h) alias(malloc) names hs_test_malloc. */
 #define HS_QUOTE_(name) #name
 #define HS_QUOTE(name) HS_QUOTE_(name)
-#define HS_ALIAS(target) __attribute__((alias(HS_QUOTE(target)), copy(target), visibility("default")))
+/* copy(): the alias gets its target's attributes (GCC; clang, which builds
+ * the fuzzing copy, has no such attribute and needs none). */
+#if __has_attribute(copy)
+#define HS_COPY_ATTRIBUTES(target) copy(target),
+#else
+#define HS_COPY_ATTRIBUTES(target)
+#endif
+#define HS_ALIAS(target) __attribute__((alias(HS_QUOTE(target)), HS_COPY_ATTRIBUTES(target) visibility("default")))
 #define HS_INTERNAL_ALIAS(target) \
-  __attribute__((alias(HS_QUOTE(target)), copy(target), visibility("hidden")))
+  __attribute__((alias(HS_QUOTE(target)), HS_COPY_ATTRIBUTES(target) visibility("hidden")))
 
 /* mallinfo is deprecated in glibc's header but still part of the ABI we replace. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -50,7 +57,7 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
     return NULL;
   }
   hs_init();
-  if (unlikely(hs_conf.memcheck)) return valgrind_alloc(tcache_arena(), n, align, zeroed);
+  if (unlikely(hs_conf.checked)) return checked_alloc(tcache_arena(), n, align, zeroed);
   if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
     return arena_alloc_large(tcache_arena(), n, align, zeroed);
   }
@@ -102,7 +109,7 @@ HS_INLINE void resolve(void *p, const char *call, bool freeing, struct block *b)
     return;
   }
   if (!e || !chunk_state_lookup((const struct chunk *)e, p, &b->cls, &b->state)) report_unknown(call, p);
-  if (*b->state != SLOT_LIVE && *b->state != SLOT_MEMCHECK)
+  if (*b->state != SLOT_LIVE && *b->state != SLOT_CHECKED)
     os_report_pointer(call, freeing && *b->state == SLOT_FREE ? "double free" : "invalid pointer", p);
   b->arena = ((const struct chunk *)e)->arena;
   if (b->cls == SIZECLASS_LARGE) {
@@ -119,13 +126,16 @@ static void release_block(const struct block *b) {
   else tcache_free_slow(b->arena, b->cls, b->ptr, b->state);
 }
 
-/* A block the program freed: under Valgrind small slots and page runs wait
- * in the quarantine first (valgrind.h). */
-static void release_freed(const struct block *b) {
-  if (unlikely(hs_conf.memcheck) && !b->huge) {
-    struct slot_ref slot = {b->ptr, b->state};
-    valgrind_quarantine(b->run ? NULL : &slot, b->run, b->usable);
-    return;
+/* A block the program freed with `call`: in a checking mode it is checked,
+ * and small slots and page runs wait in the quarantine (checked.h). */
+static void release_freed(const struct block *b, const char *call) {
+  if (unlikely(hs_conf.checked)) {
+    checked_block_free(b->ptr, b->usable, b->huge != NULL, call);
+    if (!b->huge) {
+      struct slot_ref slot = {b->ptr, b->state};
+      checked_quarantine(b->run ? NULL : &slot, b->run, b->usable);
+      return;
+    }
   }
   release_block(b);
 }
@@ -137,7 +147,7 @@ static HS_NOINLINE void free_slow(void *p, const char *call) {
   if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
   resolve(p, call, true, &b);
-  release_freed(&b);
+  release_freed(&b, call);
   errno = saved;
 }
 
@@ -166,11 +176,11 @@ void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
   if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
   resolve(p, call, true, &b);
-  /* Under Valgrind the block was placed for a padded size: the claim is
-   * checked against the size asked for, the one memcheck knows. */
-  bool matches = hs_conf.memcheck ? size == memcheck_block_size(p, b.usable) : size_matches(&b, size, align);
+  /* In a checking mode the block was placed for a padded size: the claim
+   * is checked against the size asked for, which the block records. */
+  bool matches = hs_conf.checked ? size == checked_block_size(p, b.usable, call) : size_matches(&b, size, align);
   if (!matches) os_report_pointer(call, "size mismatch", p);
-  release_freed(&b);
+  release_freed(&b, call);
   errno = saved;
 }
 
@@ -211,16 +221,17 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
   return p;
 }
 
-/* Under Valgrind every resize moves, as Valgrind's own realloc does:
- * memcheck then sees the old block freed and any stale pointer to it used. */
-static void *realloc_memcheck(void *p, size_t n, const struct block *b) {
-  size_t old = memcheck_block_size(p, b->usable);
+/* In a checking mode every resize moves, as Valgrind's own realloc does:
+ * memcheck then sees the old block freed and any stale pointer to it used,
+ * and the hardened checks see the old block's tail and its reuse. */
+static void *realloc_checked(void *p, size_t n, const struct block *b) {
+  size_t old = checked_block_size(p, b->usable, "realloc");
   void *q = malloc(n);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);
   int saved = errno;
-  memcheck_block_free(p);
-  release_freed(b);
+  if (hs_conf.memcheck) memcheck_block_free(p);
+  release_freed(b, "realloc");
   errno = saved;
   return q;
 }
@@ -233,7 +244,7 @@ static HS_NOINLINE void *realloc_slow(void *p, size_t n) {
   }
   struct block b;
   resolve(p, "realloc", false, &b);
-  if (unlikely(hs_conf.memcheck)) return realloc_memcheck(p, n, &b);
+  if (unlikely(hs_conf.checked)) return realloc_checked(p, n, &b);
   if (unlikely(n > PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
@@ -342,7 +353,7 @@ HS_EXPORT size_t malloc_usable_size(void *p) {
   if (!p) return 0;
   struct block b;
   resolve(p, "malloc_usable_size", false, &b);
-  return hs_conf.memcheck ? memcheck_block_size(p, b.usable) : b.usable;
+  return hs_conf.checked ? checked_block_size(p, b.usable, "malloc_usable_size") : b.usable;
 }
 
 HS_EXPORT void free_sized(void *p, size_t size) { hs_api_free_sized(p, size, 0, "free_sized"); }
@@ -375,7 +386,7 @@ HS_EXPORT struct mallinfo2 mallinfo2(void) {
   mi.hblkhd = s.huge_bytes;
   mi.uordblks = s.small_bytes + s.large_bytes + s.huge_bytes;
   /* Under Valgrind, blocks the program freed that wait in the quarantine. */
-  if (hs_conf.memcheck) mi.uordblks -= valgrind_quarantined_bytes();
+  if (hs_conf.checked) mi.uordblks -= checked_quarantined_bytes();
   mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
   return mi;
 }

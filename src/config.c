@@ -19,6 +19,7 @@ struct hs_config hs_conf = {
     .fork_fresh = true,
     .fork_settle_ms = 30000,
     .pool_ksm = false,
+    .hardened = HS_HARDENED_DEFAULT,
 };
 
 enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE };
@@ -47,6 +48,8 @@ static const struct option {
      "after fork, parent and child put new blocks in fresh slabs, not in holes of the pages they share"},
     {"pool_ksm", OPT_BOOL, &hs_conf.pool_ksm, 0, 1,
      "mark sealed pools for the kernel's same-page merging (MADV_MERGEABLE)"},
+    {"hardened", OPT_BOOL, &hs_conf.hardened, 0, 1,
+     "check every block: canaries, zero-on-free with a write-after-free check, random slots, a quarantine"},
     {"fork_settle_ms", OPT_MILLIS, &hs_conf.fork_settle_ms, 0, 86400000,
      "how long after a fork the parent keeps off its old slabs' holes (-1 = until hs_fork_settle())"},
 };
@@ -166,10 +169,12 @@ void config_init(void) {
   if (parsed) return;
   parsed = true;
   hs_conf.memcheck = memcheck_tool();
-  if (!environ) return;
-  for (char **e = environ; *e; e++)
+  for (char **e = environ; e && *e; e++)
     if (strncmp(*e, key, sizeof key - 1) == 0) {
       config_parse(*e + sizeof key - 1);
-      return;
+      break;
     }
+  /* Memcheck checks every byte; our own canaries would be its errors. */
+  if (hs_conf.memcheck) hs_conf.hardened = false;
+  hs_conf.checked = hs_conf.memcheck || hs_conf.hardened;
 }

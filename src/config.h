@@ -26,8 +26,10 @@ struct hs_config {
   bool pool_ksm;            /* sealed pools are marked MADV_MERGEABLE */
   int fork_settle_ms;       /* parent: how long its pre-fork slabs stay retired;
                                -1 = until hs_fork_settle() */
+  bool hardened;            /* hugeslab checks every block itself (checked.h) */
   bool memcheck;            /* running under Valgrind with client requests built
-                               in: every block goes through valgrind.c */
+                               in (memcheck.h); hardened is then off */
+  bool checked;             /* hardened or memcheck: every block goes through checked.c */
 };
 
 /* Written once by config_init() before any other layer starts; read-only after. */

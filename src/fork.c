@@ -12,7 +12,7 @@
 #include "pool.h"
 #include "purge.h"
 #include "tcache.h"
-#include "valgrind.h"
+#include "checked.h"
 
 #if __has_include(<sys/single_threaded.h>)
 #include <sys/single_threaded.h>
@@ -51,7 +51,7 @@ static uint64_t fork_held;
 /* Take every allocator lock in order; with try_only, take none unless all
  * are free. */
 static bool lock_all(bool try_only) {
-  if (!valgrind_prefork(try_only)) return false;
+  if (!checked_prefork(try_only)) return false;
   if (!pool_prefork(try_only)) goto drop_valgrind;
   if (!tcache_prefork(try_only)) goto drop_pool;
   if (!arena_prefork(try_only)) goto drop_tcache;
@@ -67,7 +67,7 @@ drop_tcache:
 drop_pool:
   pool_postfork_parent();
 drop_valgrind:
-  valgrind_postfork_parent();
+  checked_postfork_parent();
   return false;
 }
 
@@ -110,7 +110,7 @@ void fork_parent(void) {
     arena_postfork_parent();
     tcache_postfork_parent();
     pool_postfork_parent();
-    valgrind_postfork_parent();
+    checked_postfork_parent();
   }
   if ((held & FORK_HELD_STDIO) && _IO_list_unlock) _IO_list_unlock();
   /* The forking thread's cached slots are holes in slabs the child shares:
@@ -128,7 +128,7 @@ void fork_child(void) {
     arena_postfork_child();
     tcache_postfork_child(!(held & FORK_HELD_SINGLE));
     pool_postfork_child();
-    valgrind_postfork_child();
+    checked_postfork_child();
   }
   purge_postfork_child();
   /* fork() has already reset it in the child; resetting again is harmless

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include "arena.h"
+#include "checked.h"
 #include "config.h"
 #include "fork.h"
 #include "os.h"
@@ -36,6 +37,7 @@ void hs_init_slow(void) {
     __atomic_store_n(&init_owner, self, __ATOMIC_RELAXED);
     os_init();
     config_init();
+    if (hs_conf.hardened) checked_init();
     sizeclass_init();
     arena_init_all(hs_conf.arenas ? hs_conf.arenas : os_cpu_count());
     purge_init();

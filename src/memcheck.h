@@ -3,7 +3,7 @@
  * Built in when valgrind/memcheck.h is present at configure time (and not
  * --without-valgrind); without it memcheck_running() is false and the rest
  * does nothing. Whether the process runs under Valgrind is asked once, by
- * config_init (hs_conf.memcheck); valgrind.h says how the blocks then take
+ * config_init (hs_conf.memcheck); checked.h says how the blocks then take
  * the slow paths, where these requests are made.
  *
  * Under Valgrind every block carries MEMCHECK_TAIL bytes beyond what the
@@ -74,6 +74,12 @@ HS_INLINE void memcheck_hide_metadata(void *p, size_t size) {
 #define HS_MEMCHECK 0
 #define MEMCHECK_TAIL 0
 HS_INLINE bool memcheck_running(void) { return false; }
+HS_INLINE void memcheck_block_new(void *p, size_t n, size_t usable, bool zeroed) {
+  (void)p;
+  (void)n;
+  (void)usable;
+  (void)zeroed;
+}
 HS_INLINE size_t memcheck_block_size(void *p, size_t usable) {
   (void)p;
   return usable;

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +89,22 @@ uint64_t os_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t os_random(void) {
+  uint64_t bits;
+  int saved = errno;
+  long got = syscall(SYS_getrandom, &bits, sizeof bits, GRND_NONBLOCK);
+  errno = saved;
+  if (got == (long)sizeof bits) return bits;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  bits = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ ((uint64_t)syscall(SYS_getpid) << 16) ^
+         (uint64_t)(uintptr_t)&bits;
+  /* splitmix64's finaliser spreads the low-entropy bits over the word. */
+  bits = (bits ^ (bits >> 30)) * 0xbf58476d1ce4e5b9ull;
+  bits = (bits ^ (bits >> 27)) * 0x94d049bb133111ebull;
+  return bits ^ (bits >> 31);
+}
+
 void os_sleep_ms(unsigned ms) {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
   int saved = errno;
@@ -107,6 +126,12 @@ bool os_start_thread(void *(*fn)(void *), void *arg) {
   }
   errno = saved;
   return ok;
+}
+
+void os_name_thread(const char *name) {
+  int saved = errno;
+  prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+  errno = saved;
 }
 
 void os_block_signals(void) {

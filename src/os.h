@@ -47,6 +47,12 @@ void os_purge_lazy(void *addr, size_t size);
  * coarse clock, read through the vDSO). */
 uint64_t os_now_ms(void);
 
+/* 64 random bits from the kernel (getrandom, never blocking); where it
+ * cannot give them (an old kernel, a seccomp filter), bits mixed from the
+ * clocks, the pid and an address, which still differ between runs and
+ * between a parent and its forked child. */
+uint64_t os_random(void);
+
 /* Sleep (nanosleep, restarted after signals). Keeps errno. */
 void os_sleep_ms(unsigned ms);
 
@@ -56,6 +62,10 @@ bool os_start_thread(void *(*fn)(void *), void *arg);
 
 /* Block every signal in the calling thread (the allocator's own threads). */
 void os_block_signals(void);
+
+/* Name the calling thread (up to 15 characters), as ps -L and top -H show
+ * it. Keeps errno; a failure leaves the name as it was. */
+void os_name_thread(const char *name);
 
 /* Unmap. A failure (ENOMEM near vm.max_map_count) leaks the range but never
  * crashes. Keeps errno. */

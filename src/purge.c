@@ -193,6 +193,7 @@ static void on_huge_release(void) {
 static void *background_main(void *arg) {
   (void)arg;
   os_block_signals();
+  os_name_thread(PURGE_THREAD_NAME);
   for (;;) {
     uint64_t step = hs_conf.decay_ms > 0 ? pass_interval() : PURGE_THREAD_MAX_SLEEP_MS / 10;
     if (step > PURGE_THREAD_MAX_SLEEP_MS) step = PURGE_THREAD_MAX_SLEEP_MS;

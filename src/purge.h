@@ -49,6 +49,9 @@ size_t purge_for_memory(void);
  * memory starts its own. */
 void purge_postfork_child(void);
 
+/* The background thread's name (/proc/PID/task/TID/comm, ps -L, top -H). */
+#define PURGE_THREAD_NAME "hugeslab-purge"
+
 /* Whether the background thread is running (for tests and stats). */
 bool purge_background_running(void);
 

@@ -21,8 +21,8 @@
 
 #define SLOT_FREE 0
 #define SLOT_LIVE 1
-/* Live, handed out under Valgrind (valgrind.h): no fast path takes it. */
-#define SLOT_MEMCHECK 2
+/* Live, handed out by a checking mode (checked.h): no fast path takes it. */
+#define SLOT_CHECKED 2
 /* The padding byte after the last slot's state: an offset in a slab's unused
  * tail maps to index `slots`, reads this, and fails the LIVE check. */
 #define SLOT_NONE 0xff

@@ -9,7 +9,7 @@
 #include "init.h"
 #include "meta.h"
 #include "os.h"
-#include "valgrind.h"
+#include "checked.h"
 
 /* Every stack empty with capacity 0: the fast paths fail over to the slow
  * ones. BOOT: the thread has no cache yet. DEAD: its cache is gone. */
@@ -102,9 +102,9 @@ static void flush_all(struct tcache *tc) {
 static struct tcache *tcache_create(void) {
   hs_init();
   struct tcache *old = tcache_tls;
-  if (!hs_conf.tcache || hs_conf.memcheck) {
+  if (!hs_conf.tcache || hs_conf.checked) {
     /* No caches: a dead cache bound to arena 0 serves every call directly
-     * (under Valgrind, through valgrind.c). */
+     * (in a checking mode, through checked.c). */
     tcache_tls = &tcache_dead;
     return &tcache_dead;
   }
@@ -206,9 +206,9 @@ void *tcache_alloc_slow(unsigned cls, size_t n) {
   struct tcache *tc = tcache_tls;
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
   if (tc->mode == TCACHE_DEAD) {
-    if (unlikely(hs_conf.memcheck)) {
+    if (unlikely(hs_conf.checked)) {
       bool zeroed;
-      return valgrind_alloc(arena_for_uncached(), n, valgrind_class_align(cls), &zeroed);
+      return checked_alloc(arena_for_uncached(), n, checked_class_align(cls), &zeroed);
     }
     struct slot_ref r;
     if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;

@@ -78,7 +78,7 @@ extern HS_TLS struct tcache *tcache_tls HS_HIDDEN;
 
 /* The slow half of tcache_alloc: initialises the thread, refills, or serves
  * a dead thread from its arena directly. n is the size the program asked
- * for, which only Valgrind's blocks need (valgrind.h). NULL + ENOMEM when
+ * for, which only a checking mode's blocks need (checked.h). NULL + ENOMEM when
  * out of memory. */
 void *tcache_alloc_slow(unsigned cls, size_t n);
 

@@ -455,28 +455,40 @@ static int case_dirty_first(void) {
   return 0;
 }
 
-static int threads_now(void) {
+/* Threads of this process, and of those how many are hugeslab's purger
+ * (by the name it gives itself). */
+static int threads_now(int *purgers) {
   DIR *d = opendir("/proc/self/task");
   int n = 0;
+  *purgers = 0;
   CHECK(d != NULL);
-  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    n++;
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(comm, sizeof comm, f) && strcmp(comm, "hugeslab-purge\n") == 0) (*purgers)++;
+    if (f) fclose(f);
+  }
   closedir(d);
   return n;
 }
 
 /* background_thread:1 with decay_ms:100: memory freed before the program
  * goes idle comes back while it sleeps; in a forked child that frees memory
- * a thread of its own does the same. `before`: the process's threads before
- * the purger can have started (1, or more where a sanitizer runs its own). */
-static int idle_purge(const char *who, int before) {
+ * a thread of its own does the same. Exactly one purger runs (a sanitizer
+ * may run threads of its own beside it). */
+static int idle_purge(const char *who) {
   struct set live = set_make(40 << 20, 256), gone = set_make(8 << 20, 256);
   size_t pages;
   set_free(&gone);
   usleep(800 * 1000); /* no allocator call */
   size_t left = set_resident(&gone, &pages);
-  int threads = threads_now();
-  printf("  %s: %.1f%% of the freed pages resident after 800 ms idle, %d threads\n", who, percent(left, pages), threads);
-  CHECK_MSG(threads == before + 1, "%s: %d threads, expected %d and the purger", who, threads, before);
+  int purgers, threads = threads_now(&purgers);
+  printf("  %s: %.1f%% of the freed pages resident after 800 ms idle, %d threads, %d purger\n", who,
+         percent(left, pages), threads, purgers);
+  CHECK_MSG(purgers == 1, "%s: %d threads named hugeslab-purge, expected 1", who, purgers);
   CHECK_MSG(percent(left, pages) <= 5, "%s: idle memory not given back", who);
   set_resident(&live, &pages);
   fflush(stdout);
@@ -484,13 +496,17 @@ static int idle_purge(const char *who, int before) {
 }
 
 static int case_background(void) {
-  int before = threads_now();
-  idle_purge("parent", before);
+  int purgers;
+  threads_now(&purgers);
+  CHECK_MSG(purgers == 0, "a purger before the first free");
+  idle_purge("parent");
   fflush(stdout);
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
-    _exit(idle_purge("child", threads_now()));
+    threads_now(&purgers);
+    CHECK_MSG(purgers == 0, "the parent's purger in the child");
+    _exit(idle_purge("child"));
   }
   int status;
   CHECK(waitpid(pid, &status, 0) == pid);

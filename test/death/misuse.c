@@ -394,6 +394,68 @@ CASE case_abort_in_atfork(void) {
   if (pid == 0) _exit(0);
 }
 
+/* ---- what only hardened mode detects (run.sh runs these with
+ * HUGESLAB_CONF=hardened:true) ---- */
+
+/* A write into a freed small block, found when its slot is handed out
+ * again: enough allocations of its class follow for the quarantine to let
+ * it go and for the slot to be reused. */
+static void write_after_free(size_t size, unsigned rounds) {
+  neighbour(size);
+  unsigned char *volatile p = alloc(size);
+  show(p);
+  free(p);
+  p[size / 2] = 0x11; /* the bug */
+  for (unsigned i = 0; i < rounds; i++) free(test_opaque(malloc(size)));
+  for (unsigned i = 0; i < rounds; i++) test_opaque(malloc(size));
+}
+CASE case_write_after_free_small(void) { write_after_free(48, 20000); }
+CASE case_write_after_free_large(void) { write_after_free(40000, 6000); }
+
+/* One byte past the end, even where the size fills its class: found by
+ * the free, the realloc or the measurement that meets the block next. */
+CASE case_overflow_small(void) {
+  neighbour(48);
+  unsigned char *volatile p = alloc(48);
+  show(p);
+  p[48] = 0; /* the bug: the string's terminator one past the block */
+  free(test_opaque(p));
+}
+CASE case_overflow_large(void) {
+  neighbour(20000);
+  unsigned char *volatile p = alloc(20000);
+  show(p);
+  p[20003] = 0x41;
+  free(test_opaque(p));
+}
+CASE case_overflow_huge(void) {
+  unsigned char *volatile p = alloc(3 << 20);
+  show(p);
+  p[3 << 20] = 0x41;
+  free(test_opaque(p));
+}
+CASE case_overflow_realloc(void) {
+  neighbour(100);
+  unsigned char *volatile p = alloc(100);
+  show(p);
+  p[101] = 0x41;
+  test_opaque(realloc(test_opaque(p), 200));
+}
+CASE case_overflow_usable(void) {
+  neighbour(30);
+  unsigned char *volatile p = alloc(30);
+  show(p);
+  memset(p, 0x41, 40);
+  test_opaque_size(malloc_usable_size(test_opaque(p)));
+}
+CASE case_overflow_free_sized(void) {
+  neighbour(64);
+  unsigned char *volatile p = alloc(64);
+  show(p);
+  p[64] = 0x41;
+  free_sized(test_opaque(p), 64);
+}
+
 struct misuse_case {
   const char *name;
   void (*run)(void);
@@ -424,6 +486,14 @@ static const struct misuse_case cases[] = {
     {"free_sealed_pool", case_free_sealed_pool},
     {"realloc_pool", case_realloc_pool},
     {"destroy_not_pool", case_destroy_not_pool},
+    {"write_after_free_small", case_write_after_free_small},
+    {"write_after_free_large", case_write_after_free_large},
+    {"overflow_small", case_overflow_small},
+    {"overflow_large", case_overflow_large},
+    {"overflow_huge", case_overflow_huge},
+    {"overflow_realloc", case_overflow_realloc},
+    {"overflow_usable", case_overflow_usable},
+    {"overflow_free_sized", case_overflow_free_sized},
     {"abort_noalloc", case_abort_noalloc},
     {"abort_threads", case_abort_threads},
     {"abort_in_atfork", case_abort_in_atfork},

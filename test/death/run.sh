@@ -1,7 +1,8 @@
 #!/bin/bash
 # Death-test runner: double frees, invalid pointers, wrong sizes to
 # free_sized, pool blocks passed to free/realloc, a non-pool passed to
-# hs_pool_destroy, and an abort path that neither allocates nor hangs.
+# hs_pool_destroy, and an abort path that neither allocates nor hangs; in
+# hardened mode also writes after free and heap overflows.
 #
 # Runs every case of test/death/misuse twice: the binary linked with
 # -lhugeslab, and the -plain twin under LD_PRELOAD=$HUGESLAB_LIB. A case
@@ -66,6 +67,14 @@ destroy_not_pool|hs_pool_destroy|invalid pool
 abort_noalloc|free|double free
 abort_threads|free|double free
 abort_in_atfork|free|double free
+write_after_free_small|malloc|write after free|hardened
+write_after_free_large|malloc|write after free|hardened
+overflow_small|free|heap overflow|hardened
+overflow_large|free|heap overflow|hardened
+overflow_huge|free|heap overflow|hardened
+overflow_realloc|realloc|heap overflow|hardened
+overflow_usable|malloc_usable_size|heap overflow|hardened
+overflow_free_sized|free_sized|heap overflow|hardened
 '
 
 # The program's own list must match this table, so a case added to one and
@@ -116,17 +125,30 @@ check() {
   fi
 }
 
+# Every case runs in the default mode, unless a last field "hardened" says
+# it is found only in hardened mode, and in hardened mode (HUGESLAB_CONF=hardened:true),
+# which detects all the default mode does with the same line.
 while IFS='|' read -r name call reason; do
   [ -n "$name" ] || continue
-  # The braces with 2>/dev/null silence bash's own "Aborted" job report.
-  status=0
-  { timeout -k 2 10 "$linked" "$name" >"$tmp/out" 2>"$tmp/err"; } \
-    2>/dev/null || status=$?
-  check "$name" linked "$status" "$call" "$reason"
-  status=0
-  { timeout -k 2 10 env LD_PRELOAD="$lib" "$plain" "$name" \
-    >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null || status=$?
-  check "$name" preload "$status" "$call" "$reason"
+  only=
+  if [[ $reason == *'|hardened' ]]; then
+    only=hardened
+    reason=${reason%|hardened}
+  fi
+  for conf in "" hardened:true; do
+    [ "$only" = hardened ] && [ -z "$conf" ] && continue
+    mode=${conf%%:*}
+    mode=${mode:-default}
+    # The braces with 2>/dev/null silence bash's own "Aborted" job report.
+    status=0
+    { timeout -k 2 10 env HUGESLAB_CONF="$conf" "$linked" "$name" >"$tmp/out" 2>"$tmp/err"; } \
+      2>/dev/null || status=$?
+    check "$name" "linked, $mode" "$status" "$call" "$reason"
+    status=0
+    { timeout -k 2 10 env HUGESLAB_CONF="$conf" LD_PRELOAD="$lib" "$plain" "$name" \
+      >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null || status=$?
+    check "$name" "preload, $mode" "$status" "$call" "$reason"
+  done
 done <<EOF
 $cases
 EOF

@@ -33,7 +33,7 @@ run "thp:sometimes"
 [ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "bad thp value: expected one warning"
 
 for v in "thp:never" "thp:always" "thp:auto,thp_min_mb:0" "tcache:0" "tcache:false" "arenas:1" \
-    "fork_fresh:false" "fork_settle_ms:-1" "fork_settle_ms:0" "pool_ksm:true"; do
+    "fork_fresh:false" "fork_settle_ms:-1" "fork_settle_ms:0" "pool_ksm:true" "hardened:true" "hardened:0"; do
   run "$v"
   [ ! -s "$tmp/err" ] || fail "unexpected stderr for $v"
 done

@@ -1,0 +1,92 @@
+/* checked: blocks handed out by a checking mode.
+ *
+ * Two modes check every block, both decided once at start-up (config_init)
+ * and fixed for the process's life; hs_conf.checked is set when either is:
+ *  - memcheck (hs_conf.memcheck): the process runs under Valgrind's
+ *    memcheck, which is told about every block (memcheck.h);
+ *  - hardened (hs_conf.hardened: HUGESLAB_CONF=hardened:true, or the default
+ *    of a build configured --enable-hardened; off under memcheck, which
+ *    checks more): hugeslab checks the blocks itself.
+ * In both, every thread's cache is the dead one (tcache.c), so every
+ * allocation reaches a slow path and lands in checked_alloc, and every
+ * block's state byte is SLOT_CHECKED rather than SLOT_LIVE, so no fast path
+ * of free or realloc accepts it: they take their slow paths (api.c), which
+ * call checked_block_free or checked_block_size and put the block in the
+ * quarantine. Every realloc moves.
+ *
+ * A block of n bytes lives in a slot of at least n + CHECKED_TAIL bytes
+ * (`usable`). The last word of the slot records n; the bytes between n and
+ * that word are the tail. Under memcheck the tail is NOACCESS (a redzone).
+ * In hardened mode:
+ *  - the tail holds canary bytes drawn at start-up and the word holds n
+ *    masked with them; both are checked when the block is freed, resized or
+ *    measured, and damage is reported as `hugeslab: free(): heap overflow
+ *    0x...` (or the call that found it), then the process aborts;
+ *  - a small slot or page run is zeroed when it is freed and checked to be
+ *    still zero when it is handed out again: a write into a freed block is
+ *    reported as `hugeslab: malloc(): write after free 0x...` (huge blocks,
+ *    which go back to the kernel or wait in huge.c's cache, are not: their
+ *    freed bytes are not read again);
+ *  - a small slot is picked at random among the CHECKED_CHOICE lowest free
+ *    slots of its class (os_random seeds it, and a forked child reseeds),
+ *    so the address a block gets is not the one the last free left;
+ *  - freed blocks wait in the quarantine before they can be reused.
+ * Outside the checking modes nothing in this layer runs. */
+#ifndef HS_CHECKED_H
+#define HS_CHECKED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "arena.h"
+#include "slab.h"
+
+/* Bytes past each block: at least 8 of tail, then the size word. */
+#define CHECKED_TAIL 16
+/* Free slots a hardened small allocation picks among. */
+#define CHECKED_CHOICE 8
+
+/* Hardened mode's secrets (canary and random state), from os_random; called
+ * once at start-up when hs_conf.hardened is set, before any allocation. */
+void checked_init(void);
+
+/* A block of n bytes aligned to `align` (a power of two) from arena a, in a
+ * slot large enough for the tail, set up for the mode. *zeroed tells
+ * whether its n bytes are known zero. NULL + ENOMEM. */
+void *checked_alloc(struct arena *a, size_t n, size_t align, bool *zeroed);
+
+/* The size the program asked for, of live block p of `usable` bytes. In
+ * hardened mode the tail is checked first: damage is reported as
+ * `call`(): heap overflow. */
+size_t checked_block_size(void *p, size_t usable, const char *call);
+
+/* The program frees live block p of `usable` bytes (`huge`: a huge mapping)
+ * with `call` (memcheck was told already, before p was resolved). In
+ * hardened mode its tail is checked (heap overflow) and a small slot or
+ * page run zeroed. */
+void checked_block_free(void *p, size_t usable, bool huge, const char *call);
+
+/* A block the program freed, held back before it goes to its arena, so that
+ * a stale pointer still meets a freed block (NOACCESS for memcheck, zero for
+ * the hardened check) after the program allocated more: at most
+ * CHECKED_QUARANTINE_BYTES in CHECKED_QUARANTINE_BLOCKS blocks wait, oldest
+ * first out. `slot` is a small slot, or `run` a page run (the other NULL);
+ * `bytes` its usable size. Huge blocks are not held (their cache already
+ * delays reuse). The block's state byte becomes SLOT_FREE at once, so a
+ * second free of it is a double free. */
+#define CHECKED_QUARANTINE_BLOCKS 4096
+#define CHECKED_QUARANTINE_BYTES ((size_t)16 << 20)
+void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes);
+
+/* Bytes waiting in the quarantine (freed by the program, not yet reused). */
+size_t checked_quarantined_bytes(void);
+
+/* fork.c: the quarantine's lock, taken first (see meta_prefork for
+ * try_only); the child also reseeds the slot choice. */
+bool checked_prefork(bool try_only);
+void checked_postfork_parent(void);
+void checked_postfork_child(void);
+
+/* The alignment every slot of small class cls has. */
+size_t checked_class_align(unsigned cls);
+
+#endif
