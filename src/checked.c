@@ -109,9 +109,17 @@ HS_INLINE uint8_t canary_at(uintptr_t x) { return (uint8_t)(canary >> ((x & 7) <
 
 HS_INLINE size_t *size_word(void *p, size_t usable) { return (size_t *)((char *)p + usable - sizeof(size_t)); }
 
+/* The end of the canary bytes after a block of n bytes: the tail, up to
+ * CHECKED_CANARY_MAX bytes of it (an overflow starts at the block's end;
+ * a big slot's or huge block's whole slack would cost a pass per call). */
+HS_INLINE size_t canary_end(size_t n, size_t usable) {
+  size_t end = usable - sizeof(size_t);
+  return end - n > CHECKED_CANARY_MAX ? n + CHECKED_CANARY_MAX : end;
+}
+
 static void hardened_new(void *p, size_t n, size_t usable) {
   unsigned char *b = p;
-  for (size_t i = n; i < usable - sizeof(size_t); i++) b[i] = canary_at((uintptr_t)(b + i));
+  for (size_t i = n, end = canary_end(n, usable); i < end; i++) b[i] = canary_at((uintptr_t)(b + i));
   *size_word(p, usable) = n ^ canary;
 }
 
@@ -120,7 +128,7 @@ static size_t hardened_size(void *p, size_t usable) {
   size_t n = *size_word(p, usable) ^ canary;
   if (n > usable - CHECKED_TAIL) return SIZE_MAX;
   const unsigned char *b = p;
-  for (size_t i = n; i < usable - sizeof(size_t); i++)
+  for (size_t i = n, end = canary_end(n, usable); i < end; i++)
     if (b[i] != canary_at((uintptr_t)(b + i))) return SIZE_MAX;
   return n;
 }

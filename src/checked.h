@@ -18,10 +18,12 @@
  * (`usable`). The last word of the slot records n; the bytes between n and
  * that word are the tail. Under memcheck the tail is NOACCESS (a redzone).
  * In hardened mode:
- *  - the tail holds canary bytes drawn at start-up and the word holds n
- *    masked with them; both are checked when the block is freed, resized or
- *    measured, and damage is reported as `hugeslab: free(): heap overflow
- *    0x...` (or the call that found it), then the process aborts;
+ *  - the tail's first bytes (CHECKED_CANARY_MAX at most) hold canary bytes
+ *    drawn at start-up (each odd: a zero or any even byte written over one
+ *    always shows) and the word holds n masked with them; both are
+ *    checked when the block is freed, resized or measured, and damage is
+ *    reported as `hugeslab: free(): heap overflow 0x...` (or the call that
+ *    found it), then the process aborts;
  *  - a small slot or page run is zeroed when it is freed and checked to be
  *    still zero when it is handed out again: a write into a freed block is
  *    reported as `hugeslab: malloc(): write after free 0x...` (huge blocks,
@@ -42,6 +44,9 @@
 
 /* Bytes past each block: at least 8 of tail, then the size word. */
 #define CHECKED_TAIL 16
+/* Canary bytes right after a hardened block, at most (the rest of a big
+ * slot's slack is not checked, the size word at its end is). */
+#define CHECKED_CANARY_MAX 64
 /* Free slots a hardened small allocation picks among. */
 #define CHECKED_CHOICE 8
 
