@@ -7,8 +7,9 @@
  *  - hardened (hs_conf.hardened: HUGESLAB_CONF=hardened:true, or the default
  *    of a build configured --enable-hardened; off under memcheck, which
  *    checks more): hugeslab checks the blocks itself.
- * In both, every thread's cache is the dead one (tcache.c), so every
- * allocation reaches a slow path and lands in checked_alloc, and every
+ * In both, every thread's cache caches nothing (it only binds the thread
+ * to its arena: tcache.c), so every allocation reaches a slow path and
+ * lands in checked_alloc, and every
  * block's state byte is SLOT_CHECKED rather than SLOT_LIVE, so no fast path
  * of free or realloc accepts it: they take their slow paths (api.c), which
  * call checked_block_free or checked_block_size and put the block in the

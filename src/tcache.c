@@ -45,6 +45,9 @@ void tcache_init(void) {
 /* A class's stack in the descriptor itself: a thread that caches a few blocks
  * of each class costs two pages of metadata, not eleven. */
 static inline unsigned inline_cap(unsigned cls) {
+  /* A checking mode's cache caches nothing (every call must reach checked.c);
+   * it only binds the thread to an arena of its own. */
+  if (hs_conf.checked) return 0;
   unsigned cap = sizeclass_table[cls].cache_cap;
   return cap < TCACHE_INLINE_CAP ? cap : TCACHE_INLINE_CAP;
 }
@@ -102,9 +105,8 @@ static void flush_all(struct tcache *tc) {
 static struct tcache *tcache_create(void) {
   hs_init();
   struct tcache *old = tcache_tls;
-  if (!hs_conf.tcache || hs_conf.checked) {
-    /* No caches: a dead cache bound to arena 0 serves every call directly
-     * (in a checking mode, through checked.c). */
+  if (!hs_conf.tcache) {
+    /* No caches: a dead cache bound to arena 0 serves every call directly. */
     tcache_tls = &tcache_dead;
     return &tcache_dead;
   }
@@ -214,6 +216,10 @@ void *tcache_alloc_slow(unsigned cls, size_t n) {
     if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
     *r.state = SLOT_LIVE;
     return r.ptr;
+  }
+  if (unlikely(hs_conf.checked)) {
+    bool zeroed;
+    return checked_alloc(tc->arena, n, checked_class_align(cls), &zeroed);
   }
   struct tcache_bin *b = &tc->bins[cls];
   note_slow(tc, cls);
