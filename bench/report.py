@@ -166,6 +166,44 @@ def table(workloads, cells, names, key, unit, digits, excluded=()):
     return lines, {a: geomean(ratios[a]) for a in names if a != BASE}
 
 
+HARDENED = "hugeslab-hardened"
+
+
+def hardened_cost(workloads, cells, excluded):
+    """Markdown section: hardened mode against the default mode, per workload
+    (median time and peak RSS, ratio hardened / default) and the geometric
+    means over the workloads that count for (a)-(c); empty when the run has
+    no hugeslab-hardened."""
+    if not any((w, HARDENED) in cells for w in workloads):
+        return []
+    lines = ["## Hardened mode's cost (`HUGESLAB_CONF=hardened:true` against the default mode)", "",
+             "| workload | default | hardened | time ratio | default RSS | hardened RSS | RSS ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    times, rss = [], []
+    for w in workloads:
+        d, h = cells.get((w, TARGET)), cells.get((w, HARDENED))
+        if not d or not h or d["time"] is None or h["time"] is None:
+            continue
+        rt = h["time"] / d["time"]
+        rr = h["rss_med"] / d["rss_med"] if d["rss_med"] else None
+        if w not in excluded:
+            times.append(rt)
+            if rr is not None:
+                rss.append(rr)
+        lines.append("| %s | %.3f s | %.3f s | %.2f× | %.1f MiB | %.1f MiB | %s |" % (
+            w + (" †" if w in excluded else ""), d["time"], h["time"], rt, d["rss_med"], h["rss_med"],
+            "–" if rr is None else "%.2f×" % rr))
+    gt, gr = geomean(times), geomean(rss)
+    lines.append("| **geometric mean** | | | **%s** | | | **%s** |" % (
+        "–" if gt is None else "%.2f×" % gt, "–" if gr is None else "%.2f×" % gr))
+    lines.append("")
+    if gt is not None:
+        lines.append("Target: time geomean ≤ 1.25× the default mode's: %s." % (
+            "met" if gt <= 1.25 else "**not met** (%.2f×)" % gt))
+        lines.append("")
+    return lines
+
+
 def read_micro(rundir, names):
     """({allocator: {benchmark: {rep: ns per iteration}}}, benchmark order), from
     micro.ALLOCATOR.REP.json; the single micro.ALLOCATOR.json of an older run
@@ -586,14 +624,7 @@ def main():
         md.append("")
         md += time_lines
         md.append("")
-        hard, plain = gm_time.get("hugeslab-hardened"), gm_time.get(TARGET)
-        if hard is not None and plain:
-            md.append("Hardened mode's cost (hugeslab-hardened, `HUGESLAB_CONF=hardened:true`): time "
-                      "geomean %.2f× the default mode's (target ≤ 1.25×: %s); peak RSS geomean %s." % (
-                          hard / plain, "met" if hard / plain <= 1.25 else "**not met**",
-                          "%.2f×" % (gm_rss["hugeslab-hardened"] / gm_rss[TARGET])
-                          if gm_rss.get("hugeslab-hardened") and gm_rss.get(TARGET) else "–"))
-            md.append("")
+        md += hardened_cost(workloads, cells, excluded)
         md.append("## Workloads: median peak RSS (ratio to glibc; lower is better)")
         md.append("")
         md += rss_lines

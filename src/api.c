@@ -57,7 +57,7 @@ static HS_NOINLINE void *alloc_big_zeroed(size_t n, size_t align, bool *zeroed) 
     return NULL;
   }
   hs_init();
-  if (unlikely(hs_conf.checked)) return checked_alloc(tcache_arena(), n, align, zeroed);
+  if (unlikely(hs_conf.checked)) return checked_alloc(tcache_arena(), n, align, 0, zeroed);
   if (n <= SIZECLASS_LARGE_MAX && align < HS_CHUNK) {
     return arena_alloc_large(tcache_arena(), n, align, zeroed);
   }
@@ -221,12 +221,17 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
   return p;
 }
 
-/* In a checking mode every resize moves, as Valgrind's own realloc does:
- * memcheck then sees the old block freed and any stale pointer to it used,
- * and the hardened checks see the old block's tail and its reuse. */
+/* In a checking mode: under memcheck every resize moves, as Valgrind's own
+ * realloc does, so memcheck sees the old block freed and any stale pointer
+ * to it used; in hardened mode a size that fits the slot stays, and a block
+ * that grows out of it gets the default mode's 25% headroom (a string
+ * grown a byte at a time is copied O(log n) times, not n). */
 static void *realloc_checked(void *p, size_t n, const struct block *b) {
+  if (checked_resize(p, b->usable, n, "realloc")) return p;
   size_t old = checked_block_size(p, b->usable, "realloc");
-  void *q = malloc(n);
+  size_t room = hs_conf.hardened && n > old && !b->huge ? b->usable + b->usable / 4 : 0;
+  bool zeroed;
+  void *q = checked_alloc(tcache_arena(), n, HS_MIN_ALIGN, room, &zeroed);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);
   int saved = errno;

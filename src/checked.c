@@ -29,42 +29,46 @@ static struct {
   struct quarantined ring[CHECKED_QUARANTINE_BLOCKS];
 } quarantine = {.lock = HS_LOCK_INIT}; /* .bss: touched only under Valgrind */
 
-static void quarantine_release(const struct quarantined *q) {
-  if (q->run) arena_free_large(q->run);
-  else arena_flush_batch(&q->slot, 1);
+/* Blocks that left the quarantine go back a batch at a time: the small
+ * slots in one arena_flush_batch (a lock round per owning arena, not per
+ * block), the page runs one by one. */
+#define QUARANTINE_RELEASE_BATCH 32
+
+static void quarantine_release(const struct quarantined *out, unsigned n) {
+  struct slot_ref slots[QUARANTINE_RELEASE_BATCH];
+  unsigned nslots = 0;
+  for (unsigned i = 0; i < n; i++) {
+    if (out[i].run) arena_free_large(out[i].run);
+    else slots[nslots++] = out[i].slot;
+  }
+  if (nslots) arena_flush_batch(slots, nslots);
 }
 
 void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes) {
   if (slot) *slot->state = SLOT_FREE;
   else *run->state = SLOT_FREE;
   struct quarantined in = {.slot = slot ? *slot : (struct slot_ref){NULL, NULL}, .run = run, .bytes = bytes};
+  struct quarantined out[QUARANTINE_RELEASE_BATCH];
   hs_lock_acquire(&quarantine.lock);
-  unsigned tail = (quarantine.head + quarantine.count) % CHECKED_QUARANTINE_BLOCKS;
-  if (quarantine.count == CHECKED_QUARANTINE_BLOCKS) {
-    /* Full: the oldest goes out in the new one's place. */
-    struct quarantined out = quarantine.ring[quarantine.head];
-    quarantine.ring[quarantine.head] = in;
-    quarantine.head = (quarantine.head + 1) % CHECKED_QUARANTINE_BLOCKS;
-    quarantine.bytes += bytes - out.bytes;
-    in = out;
-  } else {
-    quarantine.ring[tail] = in;
-    quarantine.count++;
-    quarantine.bytes += bytes;
-    in.bytes = 0;
-  }
-  for (;;) {
-    if (in.bytes) {
-      hs_lock_release(&quarantine.lock);
-      quarantine_release(&in);
-      hs_lock_acquire(&quarantine.lock);
+  /* Over a bound with the new block: the oldest go first, in batches, so
+   * the new one always stays. */
+  while (quarantine.count > 0 && (quarantine.count == CHECKED_QUARANTINE_BLOCKS ||
+                                  quarantine.bytes + bytes > CHECKED_QUARANTINE_BYTES)) {
+    unsigned n = 0;
+    while (n < QUARANTINE_RELEASE_BATCH && quarantine.count > 0) {
+      out[n] = quarantine.ring[quarantine.head];
+      quarantine.head = (quarantine.head + 1) % CHECKED_QUARANTINE_BLOCKS;
+      quarantine.count--;
+      quarantine.bytes -= out[n].bytes;
+      n++;
     }
-    if (quarantine.bytes <= CHECKED_QUARANTINE_BYTES || quarantine.count <= 1) break;
-    in = quarantine.ring[quarantine.head];
-    quarantine.head = (quarantine.head + 1) % CHECKED_QUARANTINE_BLOCKS;
-    quarantine.count--;
-    quarantine.bytes -= in.bytes;
+    hs_lock_release(&quarantine.lock);
+    quarantine_release(out, n);
+    hs_lock_acquire(&quarantine.lock);
   }
+  quarantine.ring[(quarantine.head + quarantine.count) % CHECKED_QUARANTINE_BLOCKS] = in;
+  quarantine.count++;
+  quarantine.bytes += bytes;
   hs_lock_release(&quarantine.lock);
 }
 
@@ -86,18 +90,24 @@ size_t checked_class_align(unsigned cls) {
 
 /* ---- hardened mode's checks ---- */
 
-/* Written once by checked_init before any block exists; the random state
- * is advanced atomically by every allocating thread. */
+/* Written once by checked_init before any block exists. */
 static uint64_t canary; /* every byte odd, so no byte of it is zero */
-static uint64_t random_state;
+/* The slot choice's state, each thread's own (a shared one put every
+ * allocation on one contended line), seeded from os_random at the thread's
+ * first choice and again after a fork: a forked child bumps random_epoch. */
+static HS_TLS uint64_t thread_random;
+static HS_TLS unsigned thread_epoch;
+static unsigned random_epoch; /* atomic */
 
-void checked_init(void) {
-  canary = os_random() | 0x0101010101010101ull;
-  random_state = os_random();
-}
+void checked_init(void) { canary = os_random() | 0x0101010101010101ull; }
 
 static uint64_t checked_random(void) {
-  uint64_t z = __atomic_add_fetch(&random_state, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+  unsigned epoch = __atomic_load_n(&random_epoch, __ATOMIC_RELAXED);
+  if (unlikely(thread_epoch != epoch || thread_random == 0)) {
+    thread_random = os_random() | 1;
+    thread_epoch = epoch;
+  }
+  uint64_t z = thread_random += 0x9e3779b97f4a7c15ull;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
@@ -155,7 +165,7 @@ void checked_block_free(void *p, size_t usable, bool huge, const char *call) {
 
 void checked_postfork_child(void) {
   hs_lock_reset(&quarantine.lock);
-  if (hs_conf.hardened) __atomic_store_n(&random_state, os_random(), __ATOMIC_RELAXED);
+  __atomic_add_fetch(&random_epoch, 1, __ATOMIC_RELAXED);
 }
 
 /* A small slot of class cls from a: in hardened mode one of the
@@ -171,13 +181,21 @@ static bool take_slot(struct arena *a, unsigned cls, struct slot_ref *out) {
   return true;
 }
 
-void *checked_alloc(struct arena *a, size_t n, size_t align, bool *zeroed) {
+bool checked_resize(void *p, size_t usable, size_t n, const char *call) {
+  if (!hs_conf.hardened) return false;
+  checked_block_size(p, usable, call);
+  if (n > usable - CHECKED_TAIL || n + CHECKED_TAIL <= usable / 2) return false;
+  hardened_new(p, n, usable);
+  return true;
+}
+
+void *checked_alloc(struct arena *a, size_t n, size_t align, size_t room, bool *zeroed) {
   *zeroed = false;
-  if (n > PTRDIFF_MAX - CHECKED_TAIL) {
+  if (n > PTRDIFF_MAX - CHECKED_TAIL || room > PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t want = n + CHECKED_TAIL;
+  size_t want = n + CHECKED_TAIL > room ? n + CHECKED_TAIL : room;
   void *p;
   size_t usable;
   uint8_t *state = NULL;

@@ -13,7 +13,8 @@
  * block's state byte is SLOT_CHECKED rather than SLOT_LIVE, so no fast path
  * of free or realloc accepts it: they take their slow paths (api.c), which
  * call checked_block_free or checked_block_size and put the block in the
- * quarantine. Every realloc moves.
+ * quarantine. Under memcheck every realloc moves; in hardened mode one
+ * that fits the slot stays (checked_resize).
  *
  * A block of n bytes lives in a slot of at least n + CHECKED_TAIL bytes
  * (`usable`). The last word of the slot records n; the bytes between n and
@@ -56,9 +57,17 @@
 void checked_init(void);
 
 /* A block of n bytes aligned to `align` (a power of two) from arena a, in a
- * slot large enough for the tail, set up for the mode. *zeroed tells
+ * slot large enough for the tail and of at least `room` bytes (a growing
+ * realloc's headroom; 0 for none), set up for the mode. *zeroed tells
  * whether its n bytes are known zero. NULL + ENOMEM. */
-void *checked_alloc(struct arena *a, size_t n, size_t align, bool *zeroed);
+void *checked_alloc(struct arena *a, size_t n, size_t align, size_t room, bool *zeroed);
+
+/* realloc of live block p of `usable` bytes to n bytes, in place: in
+ * hardened mode, when n and the tail fit its slot and fill more than half
+ * of it, the tail is checked (damage: `call`(): heap overflow), written
+ * again for n, and true returned. False otherwise, and always under
+ * memcheck (every realloc moves, as Valgrind's own). */
+bool checked_resize(void *p, size_t usable, size_t n, const char *call);
 
 /* The size the program asked for, of live block p of `usable` bytes. In
  * hardened mode the tail is checked first: damage is reported as

@@ -210,7 +210,7 @@ void *tcache_alloc_slow(unsigned cls, size_t n) {
   if (tc->mode == TCACHE_DEAD) {
     if (unlikely(hs_conf.checked)) {
       bool zeroed;
-      return checked_alloc(arena_for_uncached(), n, checked_class_align(cls), &zeroed);
+      return checked_alloc(arena_for_uncached(), n, checked_class_align(cls), 0, &zeroed);
     }
     struct slot_ref r;
     if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
@@ -219,7 +219,7 @@ void *tcache_alloc_slow(unsigned cls, size_t n) {
   }
   if (unlikely(hs_conf.checked)) {
     bool zeroed;
-    return checked_alloc(tc->arena, n, checked_class_align(cls), &zeroed);
+    return checked_alloc(tc->arena, n, checked_class_align(cls), 0, &zeroed);
   }
   struct tcache_bin *b = &tc->bins[cls];
   note_slow(tc, cls);

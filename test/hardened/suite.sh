@@ -11,9 +11,8 @@ set -u
 . "${HS_SRCDIR:?HS_SRCDIR must be the absolute source directory}/test/peers/lib.sh"
 peer_init hardened
 declare -A skip=(
-  [test/api/core_realloc]="checks in-place realloc, which hardened mode turns off by design (every realloc moves)"
-  [test/api/growth]="counts the moves of a growing page run, and in hardened mode every realloc moves"
-  [test/api/intro_usable]="checks the usable sizes of size classes; in hardened mode the usable size is the requested size"
+  [test/api/core_realloc]="checks that realloc keeps a block in place up to its slot's usable size, which in hardened mode is the requested size (the rest of the slot holds the canaries)"
+  [test/api/growth]="checks that a growing huge block stays in place (mremap); in hardened mode a huge block that outgrows its mapping moves"
   [test/thread/tcache_gc]="checks that thread caches shed idle slots; in hardened mode nothing is cached"
   [test/fork/cow]="bounds the pages a child copies when it frees inherited blocks, which hardened mode zeroes (a copy each)"
 )
