@@ -140,13 +140,18 @@ static void release_freed(const struct block *b, const char *call) {
   release_block(b);
 }
 
+/* Resolve p, which the program frees with `call`. Under memcheck, memcheck
+ * is told first, so that it reports a bad free before we abort on it. */
+static void resolve_freed(void *p, const char *call, struct block *b) {
+  if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
+  resolve(p, call, true, b);
+}
+
 static HS_NOINLINE void free_slow(void *p, const char *call) {
   if (!p) return;
   int saved = errno;
-  /* First, so that memcheck reports a bad free before we abort on it. */
-  if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
-  resolve(p, call, true, &b);
+  resolve_freed(p, call, &b);
   release_freed(&b, call);
   errno = saved;
 }
@@ -173,9 +178,8 @@ static bool size_matches(const struct block *b, size_t n, size_t align) {
 void hs_api_free_sized(void *p, size_t size, size_t align, const char *call) {
   if (!p) return;
   int saved = errno;
-  if (unlikely(hs_conf.memcheck)) memcheck_block_free(p);
   struct block b;
-  resolve(p, call, true, &b);
+  resolve_freed(p, call, &b);
   /* In a checking mode the block was placed for a padded size: the claim
    * is checked against the size asked for, which the block records. */
   bool matches = hs_conf.checked ? size == checked_block_size(p, b.usable, call) : size_matches(&b, size, align);
@@ -227,8 +231,8 @@ HS_EXPORT void *calloc(size_t count, size_t size) {
  * that grows out of it gets the default mode's 25% headroom (a string
  * grown a byte at a time is copied O(log n) times, not n). */
 static void *realloc_checked(void *p, size_t n, const struct block *b) {
-  if (checked_resize(p, b->usable, n, "realloc")) return p;
   size_t old = checked_block_size(p, b->usable, "realloc");
+  if (checked_resize(p, b->usable, n)) return p;
   size_t room = hs_conf.hardened && n > old && !b->huge ? b->usable + b->usable / 4 : 0;
   bool zeroed;
   void *q = checked_alloc(tcache_arena(), n, HS_MIN_ALIGN, room, &zeroed);
@@ -390,7 +394,7 @@ HS_EXPORT struct mallinfo2 mallinfo2(void) {
   mi.hblks = s.huge_count;
   mi.hblkhd = s.huge_bytes;
   mi.uordblks = s.small_bytes + s.large_bytes + s.huge_bytes;
-  /* Under Valgrind, blocks the program freed that wait in the quarantine. */
+  /* In a checking mode, blocks the program freed that wait in the quarantine. */
   if (hs_conf.checked) mi.uordblks -= checked_quarantined_bytes();
   mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
   return mi;

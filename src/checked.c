@@ -27,7 +27,7 @@ static struct {
   unsigned head, count; /* ring[head] is the oldest */
   size_t bytes;
   struct quarantined ring[CHECKED_QUARANTINE_BLOCKS];
-} quarantine = {.lock = HS_LOCK_INIT}; /* .bss: touched only under Valgrind */
+} quarantine = {.lock = HS_LOCK_INIT}; /* .bss: touched only in a checking mode */
 
 /* Blocks that left the quarantine go back a batch at a time: the small
  * slots in one arena_flush_batch (a lock round per owning arena, not per
@@ -181,9 +181,8 @@ static bool take_slot(struct arena *a, unsigned cls, struct slot_ref *out) {
   return true;
 }
 
-bool checked_resize(void *p, size_t usable, size_t n, const char *call) {
+bool checked_resize(void *p, size_t usable, size_t n) {
   if (!hs_conf.hardened) return false;
-  checked_block_size(p, usable, call);
   if (n > usable - CHECKED_TAIL || n + CHECKED_TAIL <= usable / 2) return false;
   hardened_new(p, n, usable);
   return true;

@@ -62,12 +62,12 @@ void checked_init(void);
  * whether its n bytes are known zero. NULL + ENOMEM. */
 void *checked_alloc(struct arena *a, size_t n, size_t align, size_t room, bool *zeroed);
 
-/* realloc of live block p of `usable` bytes to n bytes, in place: in
- * hardened mode, when n and the tail fit its slot and fill more than half
- * of it, the tail is checked (damage: `call`(): heap overflow), written
- * again for n, and true returned. False otherwise, and always under
- * memcheck (every realloc moves, as Valgrind's own). */
-bool checked_resize(void *p, size_t usable, size_t n, const char *call);
+/* realloc of live block p of `usable` bytes, whose tail the caller has
+ * checked (checked_block_size), to n bytes, in place: in hardened mode,
+ * when n and the tail fit its slot and fill more than half of it, the tail
+ * is written again for n and true returned. False otherwise, and always
+ * under memcheck (every realloc moves, as Valgrind's own). */
+bool checked_resize(void *p, size_t usable, size_t n);
 
 /* The size the program asked for, of live block p of `usable` bytes. In
  * hardened mode the tail is checked first: damage is reported as

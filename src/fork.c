@@ -52,7 +52,7 @@ static uint64_t fork_held;
  * are free. */
 static bool lock_all(bool try_only) {
   if (!checked_prefork(try_only)) return false;
-  if (!pool_prefork(try_only)) goto drop_valgrind;
+  if (!pool_prefork(try_only)) goto drop_checked;
   if (!tcache_prefork(try_only)) goto drop_pool;
   if (!arena_prefork(try_only)) goto drop_tcache;
   if (!huge_prefork(try_only)) goto drop_arena;
@@ -66,7 +66,7 @@ drop_tcache:
   tcache_postfork_parent();
 drop_pool:
   pool_postfork_parent();
-drop_valgrind:
+drop_checked:
   checked_postfork_parent();
   return false;
 }

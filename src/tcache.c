@@ -207,19 +207,16 @@ static struct arena *arena_for_uncached(void) {
 void *tcache_alloc_slow(unsigned cls, size_t n) {
   struct tcache *tc = tcache_tls;
   if (tc->mode == TCACHE_BOOT) tc = tcache_create();
+  if (unlikely(hs_conf.checked)) {
+    bool zeroed;
+    struct arena *a = tc->mode == TCACHE_LIVE ? tc->arena : arena_for_uncached();
+    return checked_alloc(a, n, checked_class_align(cls), 0, &zeroed);
+  }
   if (tc->mode == TCACHE_DEAD) {
-    if (unlikely(hs_conf.checked)) {
-      bool zeroed;
-      return checked_alloc(arena_for_uncached(), n, checked_class_align(cls), 0, &zeroed);
-    }
     struct slot_ref r;
     if (arena_refill(arena_for_uncached(), cls, &r, 1) == 0) return NULL;
     *r.state = SLOT_LIVE;
     return r.ptr;
-  }
-  if (unlikely(hs_conf.checked)) {
-    bool zeroed;
-    return checked_alloc(tc->arena, n, checked_class_align(cls), 0, &zeroed);
   }
   struct tcache_bin *b = &tc->bins[cls];
   note_slow(tc, cls);

@@ -417,46 +417,34 @@ CASE case_write_after_free_large(void) { write_after_free(40000, 6000); }
  * bytes written are even: every canary byte is odd (checked.c), so the
  * damage is certain to show (an odd byte matches the canary byte at its
  * place 1 time in 128). */
+/* A block of `size` bytes, shown, then `len` bytes of `byte` written from
+ * offset `at`: the bug, when the write runs past `size`. */
+static unsigned char *overflowed(size_t size, size_t at, size_t len, int byte) {
+  unsigned char *volatile p = alloc(size);
+  show(p);
+  memset(p + at, byte, len);
+  return test_opaque(p);
+}
 CASE case_overflow_small(void) {
   neighbour(48);
-  unsigned char *volatile p = alloc(48);
-  show(p);
-  p[48] = 0; /* the bug: the string's terminator one past the block */
-  free(test_opaque(p));
+  free(overflowed(48, 48, 1, 0)); /* the string's terminator one past the block */
 }
 CASE case_overflow_large(void) {
   neighbour(20000);
-  unsigned char *volatile p = alloc(20000);
-  show(p);
-  p[20003] = 0x42;
-  free(test_opaque(p));
+  free(overflowed(20000, 20003, 1, 0x42));
 }
-CASE case_overflow_huge(void) {
-  unsigned char *volatile p = alloc(3 << 20);
-  show(p);
-  p[3 << 20] = 0x42;
-  free(test_opaque(p));
-}
+CASE case_overflow_huge(void) { free(overflowed(3 << 20, 3 << 20, 1, 0x42)); }
 CASE case_overflow_realloc(void) {
   neighbour(100);
-  unsigned char *volatile p = alloc(100);
-  show(p);
-  p[101] = 0x42;
-  test_opaque(realloc(test_opaque(p), 200));
+  test_opaque(realloc(overflowed(100, 101, 1, 0x42), 200));
 }
 CASE case_overflow_usable(void) {
   neighbour(30);
-  unsigned char *volatile p = alloc(30);
-  show(p);
-  memset(p, 0x42, 40);
-  test_opaque_size(malloc_usable_size(test_opaque(p)));
+  test_opaque_size(malloc_usable_size(overflowed(30, 0, 40, 0x42)));
 }
 CASE case_overflow_free_sized(void) {
   neighbour(64);
-  unsigned char *volatile p = alloc(64);
-  show(p);
-  p[64] = 0x42;
-  free_sized(test_opaque(p), 64);
+  free_sized(overflowed(64, 64, 1, 0x42), 64);
 }
 
 struct misuse_case {

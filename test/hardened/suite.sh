@@ -18,8 +18,7 @@ declare -A skip=(
 )
 for t in "$@"; do
   case $t in *.sh) continue ;; test/api/* | test/thread/* | test/fork/*) ;; *) continue ;; esac
-  name=${t#test/}
-  name=${name//\//-}
+  name=$(peer_program_name "$t")
   if [ -n "${skip[$t]:-}" ]; then
     peer_result "$name" hardened SKIP
     echo "  ($t: ${skip[$t]})"
@@ -27,18 +26,9 @@ for t in "$@"; do
   fi
   log=$peer_out/run.tmp
   ( cd "$HS_BUILDDIR" && HUGESLAB_CONF=hardened:true timeout 600 "./$t" ) >"$log" 2>&1
-  rc=$?
-  case $rc in
-    0) res=PASS ;;
-    77) res=SKIP ;;
-    *) echo "  ($t: exit $rc)"; tail -n 5 "$log"; res=FAIL ;;
-  esac
   # hugeslab's own report (heap overflow, write after free, ...) fails a
   # test even when its exit status would not show it (a forked child).
-  if grep -qE '^hugeslab: [a-z_]+\(\): ' "$log"; then
-    grep -E '^hugeslab: [a-z_]+\(\): ' "$log" | head -n 3
-    res=FAIL
-  fi
+  res=$(peer_verdict $? "$log" '^hugeslab: [a-z_]+\(\): ')
   peer_result "$name" hardened "$res" "$log"
 done
 peer_summary

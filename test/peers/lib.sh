@@ -43,6 +43,33 @@ peer_result() {
   echo "$res: $peer_suite/$name ($mode)"
 }
 
+# peer_program_name T: the result name of test program T
+# (test/api/core_basic -> api-core_basic).
+peer_program_name() {
+  local name=${1#test/}
+  echo "${name//\//-}"
+}
+
+# peer_verdict RC LOG REPORTS: the result of a test program that exited
+# with RC, its output in LOG: FAIL when a line of LOG matches the extended
+# regex REPORTS (a checking tool's report; the lines are shown), else PASS
+# for 0, SKIP for 77 (the test skipped itself), FAIL otherwise (the end of
+# LOG is shown). The lines shown go to stderr.
+peer_verdict() {
+  local rc=$1 log=$2 reports=$3
+  if grep -qE "$reports" "$log"; then
+    grep -E "$reports" "$log" | sort | uniq -c | head -n 5 >&2
+    echo FAIL
+  elif [ "$rc" = 0 ]; then
+    echo PASS
+  elif [ "$rc" = 77 ]; then
+    echo SKIP
+  else
+    { echo "  (exit $rc)"; tail -n 5 "$log"; } >&2
+    echo FAIL
+  fi
+}
+
 # peer_summary [EXTRA]: the closing line; returns non-zero if anything
 # failed.
 peer_summary() {

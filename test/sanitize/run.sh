@@ -60,8 +60,7 @@ for t in "$@"; do
   case $t in *.sh) continue ;; test/api/* | test/thread/* | test/fork/*) ;; *) continue ;; esac
   [ -f "$HS_SRCDIR/$t.c" ] || continue # C++ programs: see above
   if [ -n "${skip[$t]:-}" ]; then
-    name=${t#test/}
-    peer_result "${name//\//-}" "$mode" SKIP
+    peer_result "$(peer_program_name "$t")" "$mode" SKIP
     echo "  ($t: ${skip[$t]})"
     continue
   fi
@@ -119,20 +118,7 @@ reports='runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: Th
 for t in "${programs[@]}"; do
   log=$peer_out/run.tmp
   timeout 600 "./$t" >"$log" 2>&1
-  rc=$?
-  if grep -qE "$reports" "$log"; then
-    grep -E "$reports" "$log" | sort | uniq -c | head -n 5
-    res=FAIL
-  elif [ $rc = 0 ]; then
-    res=PASS
-  elif [ $rc = 77 ]; then
-    res=SKIP
-  else
-    echo "  ($t: exit $rc)"
-    tail -n 5 "$log"
-    res=FAIL
-  fi
-  name=${t#test/}
-  peer_result "${name//\//-}" "$mode" "$res" "$log"
+  res=$(peer_verdict $? "$log" "$reports")
+  peer_result "$(peer_program_name "$t")" "$mode" "$res" "$log"
 done
 peer_summary
