@@ -73,6 +73,7 @@ drop_checked:
 
 void fork_prepare(void) {
   unsigned held = 0;
+  purge_prefork();
   if (FORK_SINGLE_THREADED()) {
     held = FORK_HELD_SINGLE;
     if (lock_all(true)) held |= FORK_HELD_LOCKS;
@@ -117,6 +118,7 @@ void fork_parent(void) {
    * back to them (retired now). Not when single-threaded: the fork may come
    * from a signal handler that interrupted this very cache. */
   if ((held & FORK_HELD_LOCKS) && !(held & FORK_HELD_SINGLE) && hs_conf.fork_fresh) tcache_flush_current();
+  purge_postfork_parent();
 }
 
 void fork_child(void) {

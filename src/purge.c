@@ -38,6 +38,8 @@ static uint64_t huge_next_ms;
 /* The background thread: 0 = not started, 1 = starting or running (atomic).
  * Reset in a forked child, which has no such thread. */
 static int background_state;
+/* Fork handlers in progress (atomic): no thread starts meanwhile. */
+static int starts_blocked;
 
 static uint64_t pass_interval(void) {
   uint64_t step = (uint64_t)hs_conf.decay_ms / PURGE_PASSES_PER_DECAY;
@@ -119,9 +121,11 @@ static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64
       .lazy = hs_conf.purge_lazy,
       .min_run_pages = hs_conf.decay_ms == 0 ? 1 : PURGE_MIN_RUN_PAGES,
       /* Not while the arena is still shrinking (in use under half its
-       * recent peak): a program tearing its heap down frees the rest of
-       * those chunks soon, and they go back whole. */
-      .short_runs_later = v.used >= v.peak / 2,
+       * recent peak, and freeing: this pass was brought on by what was
+       * freed since the last one): a program tearing its heap down frees
+       * the rest of those chunks soon, and they go back whole. An excess
+       * pass that is a retry found the teardown over. */
+      .short_runs_later = v.used >= v.peak / 2 || (excess && v.fresh <= v.excess_min),
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
@@ -147,6 +151,7 @@ static void *background_main(void *arg);
  * before the program is ready for one). */
 static void background_maybe_start(void) {
   if (!hs_conf.background_thread || __atomic_load_n(&background_state, __ATOMIC_RELAXED)) return;
+  if (__atomic_load_n(&starts_blocked, __ATOMIC_RELAXED)) return;
   int expected = 0;
   if (!__atomic_compare_exchange_n(&background_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     return;
@@ -254,7 +259,12 @@ size_t purge_for_memory(void) {
  * arena lock dropped) would otherwise leave its arena's busy flag set in
  * the child for good, and no pass would ever run there. The pages that pass
  * held stay marked used in the child. */
+void purge_prefork(void) { __atomic_add_fetch(&starts_blocked, 1, __ATOMIC_RELAXED); }
+
+void purge_postfork_parent(void) { __atomic_sub_fetch(&starts_blocked, 1, __ATOMIC_RELAXED); }
+
 void purge_postfork_child(void) {
+  __atomic_store_n(&starts_blocked, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&background_state, 0, __ATOMIC_RELAXED);
   for (unsigned i = 0; i < hs_arena_count; i++) __atomic_store_n(&hs_arenas[i].purge.busy, 0, __ATOMIC_RELAXED);
 }

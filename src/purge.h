@@ -45,8 +45,13 @@ size_t purge_trim(void);
  * can find address space and commit charge. Returns bytes given back. */
 size_t purge_for_memory(void);
 
-/* fork.c: the background thread does not survive fork; a child that frees
- * memory starts its own. */
+/* fork.c: no background thread starts from inside fork's handlers (their
+ * flushes release memory): purge_prefork before anything else in the prepare
+ * handler, purge_postfork_parent last in the parent's. The thread does not
+ * survive fork; a child that frees memory starts its own, after
+ * purge_postfork_child (last in the child's handler). */
+void purge_prefork(void);
+void purge_postfork_parent(void);
 void purge_postfork_child(void);
 
 /* The background thread's name (/proc/PID/task/TID/comm, ps -L, top -H). */

@@ -78,18 +78,28 @@ static void free_grown(struct tcache *tc) {
     if (tc->grown[c]) meta_free(tc->grown[c], sizeclass_table[c].cache_cap * sizeof(struct slot_ref));
 }
 
+/* The flushes keep this invariant: a cache is consistent whenever it calls
+ * down. What goes back is taken off its stack first, because the layers
+ * below run the purge layer's hooks after a release, and those may
+ * allocate on this very thread (pthread_create, starting the background
+ * purger, asks for glibc's TLS vector), popping or pushing this stack. */
 static void flush_bin(struct tcache_bin *b, unsigned n) {
   /* The oldest (bottom) entries go back; the warm top stays. */
+  struct slot_ref out[SIZECLASS_CACHE_MAX];
   unsigned count = tcache_bin_count(b);
   struct slot_ref *base = b->top - count;
-  arena_flush_batch(base, n);
+  memcpy(out, base, n * sizeof *base);
   memmove(base, base + n, (count - n) * sizeof *base);
   b->top = base + (count - n);
+  arena_flush_batch(out, n);
 }
 
 static void flush_remote(struct tcache *tc) {
-  arena_flush_batch(tc->remote, tc->nremote);
+  struct slot_ref out[TCACHE_REMOTE_CAP];
+  unsigned n = tc->nremote;
+  memcpy(out, tc->remote, n * sizeof *out);
   tc->nremote = 0;
+  arena_flush_batch(out, n);
 }
 
 static void flush_all(struct tcache *tc) {
@@ -181,16 +191,19 @@ _Static_assert(SIZECLASS_SMALL <= 64, "busy_classes has a bit per class");
 
 /* Shed half of every idle stack (see tcache.h). */
 static void tcache_gc(struct tcache *tc) {
+  /* Reset first: a slow path re-entered from a flush (see flush_bin) counts
+   * towards the next pass, not into this one. */
+  uint64_t busy = tc->busy_classes;
+  tc->busy_classes = 0;
+  tc->slow_events = 0;
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     struct tcache_bin *b = &tc->bins[c];
     unsigned count = tcache_bin_count(b);
-    if (!count || (tc->busy_classes >> c) & 1) continue;
-    flush_bin(b, (count + 1) / 2);
+    if (!count || (busy >> c) & 1) continue;
     b->fill = TCACHE_FIRST_FILL;
+    flush_bin(b, (count + 1) / 2);
   }
   if (tc->nremote) flush_remote(tc);
-  tc->busy_classes = 0;
-  tc->slow_events = 0;
 }
 
 /* A slow-path call on class cls of a live cache. */
@@ -261,7 +274,11 @@ void tcache_free_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state
   struct tcache_bin *b = &tc->bins[cls];
   unsigned count = tcache_bin_count(b);
   if (count >= b->cap && !grow_bin(tc, cls)) flush_bin(b, count - b->cap / 2);
-  tcache_free(tc, owner, cls, p, state);
+  /* Full again only if the flush's hooks freed into this very stack. */
+  if (!tcache_free(tc, owner, cls, p, state)) {
+    *state = SLOT_FREE;
+    arena_flush_batch(&(struct slot_ref){p, state}, 1);
+  }
 }
 
 struct arena *tcache_arena(void) {
