@@ -1,11 +1,14 @@
-/* meta: a bump allocator over guarded regions with per-size free stacks.
+/* meta: a bump allocator over guarded regions with per-size free lists.
  *
- * Freed descriptors are reused for the same rounded size. The free stacks
- * are arrays kept outside the regions (their own mappings), never links
- * stored in the freed blocks, and every page of a region counts the live
- * blocks that touch it: so a page with no live block holds nothing anyone
- * needs, and meta_purge can give it back without unlinking anything. A
- * block reused from a purged page reads as zero. */
+ * Freed descriptors are reused for the same rounded size, lowest address
+ * first, so live descriptors pack into the fewest pages and the pages above
+ * them empty out (LIFO reuse scattered the descriptors of a heap that shrank
+ * over every page it had used). The free lists are binary min-heaps by
+ * address in arrays kept outside the regions (their own mappings), never
+ * links stored in the freed blocks, and every page of a region counts the
+ * live blocks that touch it: so a page with no live block holds nothing
+ * anyone needs, and meta_purge can give it back without unlinking anything.
+ * A block reused from a purged page reads as zero. */
 #include "meta.h"
 
 #include <errno.h>
@@ -28,8 +31,8 @@
 /* Regions the allocator can hold (at least 64 GiB of metadata, or 1 GiB
  * under an address-space limit); past that, meta_alloc fails with ENOMEM. */
 #define META_REGIONS 1024
-/* A free stack's first capacity, in entries. */
-#define META_STACK_MIN 512
+/* A free list's first capacity, in entries. */
+#define META_FREE_MIN 512
 
 struct meta_region {
   char *start, *limit;   /* usable bytes (guard pages on each side) */
@@ -39,7 +42,8 @@ struct meta_region {
   size_t pages;
 };
 
-struct meta_stack {
+/* Free blocks of one size, a min-heap by address: items[0] is the lowest. */
+struct meta_free_heap {
   void **items;  /* own mapping */
   size_t count, cap;
 };
@@ -55,7 +59,7 @@ static struct {
   size_t nregions;
   size_t pending;      /* pages whose live count fell to 0 since the last purge */
   struct meta_region regions[META_REGIONS];
-  struct meta_stack free[META_CLASSES];
+  struct meta_free_heap free[META_CLASSES];
 } meta_state = {.lock = HS_LOCK_INIT}; /* all zero: .bss, not 90 KiB of .data */
 
 /* Start a new region: [guard page][usable][guard page], all PROT_NONE until
@@ -139,9 +143,9 @@ static void count_pages(void *p, size_t size, int delta) {
   }
 }
 
-static bool stack_push(struct meta_stack *st, void *p) {
+static bool free_heap_push(struct meta_free_heap *st, void *p) {
   if (st->count == st->cap) {
-    size_t cap = st->cap ? st->cap * 2 : META_STACK_MIN;
+    size_t cap = st->cap ? st->cap * 2 : META_FREE_MIN;
     void **items = os_map(cap * sizeof(void *));
     if (!items) return false;
     if (st->items) {
@@ -152,8 +156,28 @@ static bool stack_push(struct meta_stack *st, void *p) {
     st->items = items;
     st->cap = cap;
   }
-  st->items[st->count++] = p;
+  size_t i = st->count++;
+  while (i > 0 && (char *)st->items[(i - 1) / 2] > (char *)p) {
+    st->items[i] = st->items[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  st->items[i] = p;
   return true;
+}
+
+static void *free_heap_pop_lowest(struct meta_free_heap *st) {
+  void *lowest = st->items[0], *last = st->items[--st->count];
+  size_t i = 0, n = st->count;
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && (char *)st->items[child + 1] < (char *)st->items[child]) child++;
+    if ((char *)st->items[child] >= (char *)last) break;
+    st->items[i] = st->items[child];
+    i = child;
+  }
+  if (n) st->items[i] = last;
+  return lowest;
 }
 
 /* A block of `size` rounded up to the grain; *recycled says whether it may
@@ -165,11 +189,11 @@ static void *meta_take(size_t size, bool *recycled) {
     errno = ENOMEM;
     return NULL;
   }
-  struct meta_stack *st = &meta_state.free[size / META_GRAIN];
+  struct meta_free_heap *st = &meta_state.free[size / META_GRAIN];
   hs_lock_acquire(&meta_state.lock);
   void *p;
   if (st->count) {
-    p = st->items[--st->count];
+    p = free_heap_pop_lowest(st);
     *recycled = true;
   } else {
     p = meta_bump(size);
@@ -198,7 +222,7 @@ void meta_free(void *p, size_t size) {
   hs_lock_acquire(&meta_state.lock);
   count_pages(p, size, -1);
   /* No room to remember it: the block is lost, its pages still counted free. */
-  (void)stack_push(&meta_state.free[size / META_GRAIN], p);
+  (void)free_heap_push(&meta_state.free[size / META_GRAIN], p);
   hs_lock_release(&meta_state.lock);
 }
 

@@ -11,12 +11,16 @@
 /* Decay passes per decay period: a page goes back between decay_ms and
  * decay_ms * (1 + 1/PURGE_PASSES_PER_DECAY) after it went dirty. */
 #define PURGE_PASSES_PER_DECAY 4
-/* An arena that shrank holds "excess" dirty memory above this many pages
- * (2 MiB) and above a sixteenth of its pages in use (is_excess); then it
- * keeps a thirty-second of what is in use, at least PURGE_KEEP_MIN pages
- * (1 MiB). */
+/* An arena that shrank holds "excess" dirty memory above its excess minimum
+ * and above a sixteenth of its pages in use (is_excess); then it keeps a
+ * thirty-second of what is in use, at least PURGE_KEEP_MIN pages (256 KiB).
+ * The minimum starts at an eighth of the pages in use, between
+ * PURGE_EXCESS_MIN_SMALL (256 KiB) and PURGE_EXCESS_MIN (2 MiB): a small
+ * heap that shrank to a few MiB would otherwise keep up to 2 MiB dirty
+ * until a decay pass, which a program that sleeps never calls. */
 #define PURGE_EXCESS_MIN ((size_t)512)
-#define PURGE_KEEP_MIN ((size_t)256)
+#define PURGE_EXCESS_MIN_SMALL ((size_t)64)
+#define PURGE_KEEP_MIN ((size_t)64)
 #define PURGE_EXCESS_RETRY_MS 20
 /* An arena that grows back soon after an excess pass (its heap swings, and
  * each pass costs the page faults of the regrowth) raises its own minimum,
@@ -56,6 +60,12 @@ struct arena_view {
   size_t excess_min;    /* the arena's excess minimum */
 };
 
+/* The excess minimum of an arena that has not raised its own. */
+static size_t default_excess_min(size_t used) {
+  size_t min = used / 8;
+  return min < PURGE_EXCESS_MIN_SMALL ? PURGE_EXCESS_MIN_SMALL : min > PURGE_EXCESS_MIN ? PURGE_EXCESS_MIN : min;
+}
+
 static struct arena_view view_of(struct arena *a) {
   struct arena_view v;
   size_t total = load(&a->chunk_pages);
@@ -67,7 +77,7 @@ static struct arena_view view_of(struct arena *a) {
   v.fresh = v.dirty > left ? v.dirty - left : 0;
   v.excess_next = __atomic_load_n(&a->purge.retry_ms, __ATOMIC_RELAXED);
   v.excess_min = load(&a->purge.excess_min_pages);
-  if (v.excess_min == 0) v.excess_min = PURGE_EXCESS_MIN;
+  if (v.excess_min == 0) v.excess_min = default_excess_min(v.used);
   return v;
 }
 
@@ -75,7 +85,7 @@ static struct arena_view view_of(struct arena *a) {
  * more dirty pages than a sixteenth of what it uses. A program whose heap
  * churns at a steady size reuses its dirty pages and is left to decay. What
  * a pass leaves (runs too short, huge pages kept whole) does not make every
- * release after it an excess: only PURGE_EXCESS_MIN freed on top of it, or
+ * release after it an excess: only the excess minimum freed on top of it, or
  * PURGE_EXCESS_RETRY_MS later (its runs may have grown by then). */
 static bool is_excess(const struct arena_view *v, uint64_t now) {
   return (v->fresh > v->excess_min || (v->dirty > v->excess_min && now >= v->excess_next)) &&
@@ -96,9 +106,10 @@ static void excess_watch(struct arena *a, const struct arena_view *v, uint64_t n
 }
 
 static void excess_relax(struct arena *a, const struct arena_view *v, uint64_t now) {
-  if (v->excess_min <= PURGE_EXCESS_MIN) return;
+  if (load(&a->purge.excess_min_pages) == 0) return;
   if (now - __atomic_load_n(&a->purge.excess_ms, __ATOMIC_RELAXED) < 4 * (uint64_t)hs_conf.decay_ms) return;
-  __atomic_store_n(&a->purge.excess_min_pages, v->excess_min / 2, __ATOMIC_RELAXED);
+  size_t min = v->excess_min / 2;
+  __atomic_store_n(&a->purge.excess_min_pages, min > default_excess_min(v->used) ? min : 0, __ATOMIC_RELAXED);
   __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);
 }
 

@@ -11,7 +11,7 @@
  *    and, with background_thread:1, from a thread while the program idles;
  *  - excess: an arena that shrank (in use under half its recent peak) and
  *    holds more dirty pages than a sixteenth of its pages in use (and more
- *    than PURGE_EXCESS_MIN freed since the last pass) gives the oldest back
+ *    than its excess minimum freed since the last pass) gives the oldest back
  *    at once, down to a thirty-second of what is in use, so a program that
  *    frees much of its heap and then
  *    sleeps gets it back without a thread, while one that churns at a
