@@ -1,5 +1,5 @@
 /* A forked child that reads and frees its parent's blocks does not copy the
- * parent's heap (the project's DESIGN.md, "fork and copy-on-write").
+ * parent's heap (docs/design.md, "Fork").
  *
  * The parent fills HEAP bytes with 64-byte blocks and forks. The child
  *   1. reads every block and checks its contents;

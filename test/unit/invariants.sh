@@ -1,5 +1,5 @@
 #!/bin/bash
-# Structural invariants of the project's DESIGN.md that a grep or the linker
+# Structural invariants of docs/design.md that a grep or the linker
 # can prove:
 #  - only src/os.c talks to the kernel (no mmap/madvise/... elsewhere);
 #  - each layer includes only layers below it (the order listed in 2. below);
@@ -46,8 +46,8 @@ done
 # 3. imports: nothing that allocates (no stdio but malloc_info's fputs, no dlsym, no getenv).
 allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|pread|pread64|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|syscall|prctl|getrlimit|getrlimit64|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|fputs|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_trylock|mutex_init|self|equal|key_create|setspecific|atfork|setcancelstate|sigmask|attr_init|attr_destroy|attr_setdetachstate|attr_setstacksize)|clock_gettime|nanosleep|sigfillset|__libc_single_threaded|__getauxval|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
 # One import may allocate: pthread_create, called only where purge.c starts
-# the background thread, with no allocator lock held, so a nested malloc is
-# served like any other.
+# the background thread, with no allocator lock held and every thread cache
+# consistent (tcache.c's flushes), so a nested malloc is served like any other.
 allow_nested='^(pthread_create)$'
 while read -r sym; do
   base=${sym%%@*}
@@ -63,6 +63,26 @@ if nm -D --undefined-only "$lib" | grep -q __tls_get_addr; then bad "imports __t
 if readelf -rW "$lib" | grep -qE 'TLSDESC|DTPMOD'; then bad "dynamic-model TLS relocation: thread-cache pointer is not initial-exec"; fi
 readelf -d "$lib" | grep -q STATIC_TLS || readelf -rW "$lib" | grep -qE 'TPOFF|TPREL' ||
   bad "no STATIC_TLS flag and no TP-relative TLS relocation: thread-cache pointer is not initial-exec"
+
+# 5. The repository stands on its own: no file cites a document outside it,
+# and every test docs/design.md names as a proof exists.
+top="$HS_SRCDIR"
+outside='DESIGN\.md|CONFORMANCE|\.\./shared/|STYLE\.md'
+for d in src include test bench docs scripts README.md LD_PRELOAD.md COMPAT.md configure.ac Makefile.am; do
+  [ -e "$top/$d" ] || continue
+  while IFS= read -r hit; do
+    case $hit in "$top/test/unit/invariants.sh:"*) continue ;; esac
+    bad "cites a document outside the repository: ${hit#"$top/"}"
+  done < <(grep -rInE "$outside" "$top/$d" --include='*.[ch]' --include='*.cc' --include='*.sh' \
+             --include='*.am' --include='*.md' --include='*.py' --include='*.ac' --include=run 2>/dev/null || true)
+done
+if [ -f "$top/docs/design.md" ]; then
+  for t in $(grep -oE '`test/[a-z_]+/[A-Za-z0-9_.]+`' "$top/docs/design.md" | tr -d '`' | sort -u); do
+    [ -e "$top/$t" ] || [ -e "$top/$t.c" ] || [ -e "$top/$t.cc" ] || bad "docs/design.md names $t, which does not exist"
+  done
+else
+  bad "no docs/design.md"
+fi
 
 [ "$fail" = 0 ] && echo "invariants: all hold"
 exit "$fail"
