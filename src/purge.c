@@ -121,6 +121,9 @@ static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64
   if (__atomic_exchange_n(&a->purge.busy, 1, __ATOMIC_ACQUIRE)) return 0;
   struct arena_view v = *view;
   bool excess = is_excess(&v, now);
+  /* An excess pass that is a retry (little freed since the last pass):
+   * the arena has stopped shrinking. */
+  bool settled = excess && v.fresh <= v.excess_min;
   size_t keep = v.used / 32 > PURGE_KEEP_MIN ? v.used / 32 : PURGE_KEEP_MIN;
   struct arena_purge_request req = {
       .dirty_before_ms = now >= (uint64_t)hs_conf.decay_ms ? now - (uint64_t)hs_conf.decay_ms + 1 : 0,
@@ -130,13 +133,13 @@ static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64
       .empty_slabs = true,
       .inside_slabs = false,
       .lazy = hs_conf.purge_lazy,
-      .min_run_pages = hs_conf.decay_ms == 0 ? 1 : PURGE_MIN_RUN_PAGES,
+      /* Short runs wait, but not once the arena settled from a shrink:
+       * the excess is what it keeps, whatever the runs' lengths. */
+      .min_run_pages = hs_conf.decay_ms == 0 || settled ? 1 : PURGE_MIN_RUN_PAGES,
       /* Not while the arena is still shrinking (in use under half its
-       * recent peak, and freeing: this pass was brought on by what was
-       * freed since the last one): a program tearing its heap down frees
-       * the rest of those chunks soon, and they go back whole. An excess
-       * pass that is a retry found the teardown over. */
-      .short_runs_later = v.used >= v.peak / 2 || (excess && v.fresh <= v.excess_min),
+       * recent peak): a program tearing its heap down frees the rest of
+       * those chunks soon, and they go back whole. */
+      .short_runs_later = v.used >= v.peak / 2,
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
