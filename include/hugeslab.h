@@ -51,6 +51,33 @@ struct hs_fork_stats {
 /* Fill *out; 0, or -1 + errno (EINVAL for NULL, or pagemap's error). */
 int hs_fork_stats(struct hs_fork_stats *out);
 
+/* ---- Statistics -------------------------------------------------------------
+ *
+ * One report, from one walk over every counter: totals (allocated, active,
+ * in thread caches, mapped, resident, dirty, returned, on huge pages, guard
+ * pages, metadata), the fork figures, the options in force, every size
+ * class, every arena. malloc_stats(), malloc_info() and mallinfo2() give the
+ * same numbers; HUGESLAB_CONF=stats_print:true (or :json) prints the report
+ * on stderr at exit. */
+
+/* Write the report in `format`, "text" (NULL too) or "json" (its "schema"
+ * field is bumped when a figure is renamed or removed), or with "options"
+ * the table of HUGESLAB_CONF options, one line each: name, default, value
+ * in force, meaning, separated by tabs (what `hugeslab conf` prints), through
+ * write(opaque, s, n) in pieces. Nothing is allocated and no allocator lock
+ * is held while write runs: it may call malloc, stdio and the like.
+ * 0, or -1 + errno (EINVAL: unknown format or write NULL). */
+int hs_stats_print(void (*write)(void *opaque, const char *s, size_t n), void *opaque, const char *format);
+
+/* One figure of the report by its dotted name, as the JSON report nests it:
+ * "stats.resident", "fork.shared", "opt.decay_ms", "class.3.allocated"
+ * (summed over the arenas), "arena.0.class.3.active". Figures are uint64_t;
+ * numeric options int64_t, on/off options bool, the others (and "version")
+ * const char * to a static string. *len must be that size; with out NULL,
+ * *len receives it. 0, or -1 + errno: ENOENT for an unknown name, EINVAL
+ * for a size that does not match (*len then holds the right one). */
+int hs_ctl_get(const char *name, void *out, size_t *len);
+
 /* ---- Sealed read-only pools ------------------------------------------------
  *
  * A pool is memory apart from the heap that a program fills, seals and then

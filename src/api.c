@@ -382,20 +382,18 @@ HS_EXPORT int malloc_trim(size_t pad) {
 
 HS_EXPORT struct mallinfo2 mallinfo2(void) {
   struct mallinfo2 mi;
-  struct hs_stats s;
+  struct stats_totals t;
   memset(&mi, 0, sizeof mi);
   hs_init();
   tcache_flush_current();
-  stats_collect(&s);
-  /* Every live byte counts in uordblks, huge mappings included (they are
-   * also reported alone in hblkhd); arena covers chunks and huge mappings. */
-  mi.arena = s.chunk_bytes + s.huge_bytes;
+  stats_totals(&t);
+  /* The report's figures: uordblks is stats.allocated (huge mappings
+   * included, also reported alone in hblkhd), arena is stats.heap. */
+  mi.arena = t.heap;
   mi.ordblks = 1;
-  mi.hblks = s.huge_count;
-  mi.hblkhd = s.huge_bytes;
-  mi.uordblks = s.small_bytes + s.large_bytes + s.huge_bytes;
-  /* In a checking mode, blocks the program freed that wait in the quarantine. */
-  if (hs_conf.checked) mi.uordblks -= checked_quarantined_bytes();
+  mi.hblks = t.huge_count;
+  mi.hblkhd = t.huge_bytes;
+  mi.uordblks = t.allocated;
   mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
   return mi;
 }
@@ -430,24 +428,51 @@ HS_EXPORT int mallopt(int param, int value) {
 
 HS_EXPORT void malloc_stats(void) {
   hs_init();
-  stats_print();
+  stats_print(false);
+}
+
+static void write_file(void *opaque, const char *s, size_t n) {
+  struct {
+    FILE *fp;
+    bool failed;
+  } *f = opaque;
+  if (!f->failed && fwrite(s, 1, n, f->fp) != n) f->failed = true;
 }
 
 /* Writes to the caller's FILE with no allocator lock held: stdio may
  * allocate its buffer, which re-enters malloc safely. Not cancellable
- * partway: fputs may write, a cancellation point. */
+ * partway: fwrite may write, a cancellation point. */
 HS_EXPORT int malloc_info(int options, FILE *fp) {
-  if (options != 0) {
+  if (options != 0 || !fp) {
     errno = EINVAL;
     return -1;
   }
-  char buf[4096];
+  struct {
+    FILE *fp;
+    bool failed;
+  } f = {fp, false};
   hs_init();
-  stats_format_xml(buf, sizeof buf);
   int cancel = os_cancel_off();
-  int rc = fputs(buf, fp) < 0 ? -1 : 0;
+  stats_report_xml(write_file, &f);
   os_cancel_restore(cancel);
-  return rc;
+  return f.failed ? -1 : 0;
+}
+
+HS_EXPORT int hs_stats_print(void (*write)(void *opaque, const char *s, size_t n), void *opaque, const char *format) {
+  if (!write) {
+    errno = EINVAL;
+    return -1;
+  }
+  hs_init();
+  int cancel = os_cancel_off();
+  bool ok = stats_report(write, opaque, format);
+  os_cancel_restore(cancel);
+  return ok ? 0 : -1;
+}
+
+HS_EXPORT int hs_ctl_get(const char *name, void *out, size_t *len) {
+  hs_init();
+  return stats_ctl_get(name, out, len);
 }
 
 HS_EXPORT const char *hs_version(void) { return PACKAGE_VERSION; }
@@ -510,14 +535,14 @@ HS_EXPORT int hs_pool_stats(const hs_pool_t *pool, struct hs_pool_stats *out) {
   return pool_stats(pool, (struct pool_stats *)out);
 }
 
-/* stats:1 reports at exit, also for a process that never allocated (one
- * that runs no C++ runtime start-up may well not): the options are read
- * then, and the report says the process ran on hugeslab. */
+/* stats_print reports at exit, also for a process that never allocated
+ * (one that runs no C++ runtime start-up may well not): the options are
+ * read then, and the report says the process ran on hugeslab. */
 static __attribute__((destructor)) void hs_exit_report(void) {
   if (!hs_initialized) config_init();
-  if (!hs_conf.stats_at_exit) return;
+  if (hs_conf.stats_print == HS_STATS_OFF) return;
   hs_init();
-  stats_print();
+  stats_print(hs_conf.stats_print == HS_STATS_JSON);
 }
 
 /* ---- aliases ---------------------------------------------------------------- */

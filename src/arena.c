@@ -363,6 +363,7 @@ static void slab_release(struct arena *a, struct slab *s) {
   slab_unlist(a, s);
   release_pages(a, s->chunk, s->first_page, s->pages);
   a->stats.slabs--;
+  if (s->cls < SIZECLASS_SMALL) a->cls[s->cls].slabs--;
   meta_free(s, slab_desc_size(s->slots));
 }
 
@@ -426,6 +427,7 @@ static struct slab *slab_create(struct arena *a, unsigned cls) {
   s->generation = a->generation;
   chunk_map_pages(c, first, ci->pages, s);
   a->stats.slabs++;
+  ac->slabs++;
   return s;
 }
 
@@ -468,7 +470,8 @@ static unsigned refill(struct arena *a, unsigned cls, struct slot_ref *out, unsi
     s->trimmed = 0;
     if (s->nfree == 0) slab_unlist(a, s);
   }
-  a->stats.small_out_bytes += (size_t)n * sizeclass_table[cls].size;
+  ac->out += n;
+  ac->nmalloc += n;
   hs_lock_release(&a->lock);
   return n;
 }
@@ -485,9 +488,10 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
   if (unlikely(slab_bit_free(s, idx))) os_fatal("internal error: slot already free in its slab");
   slab_put(s, idx);
   s->trimmed = 0;
-  a->stats.small_out_bytes -= s->size;
   bool retired = s->generation < a->fresh_from;
   struct arena_class *ac = &a->cls[s->cls];
+  ac->out--;
+  ac->nfree++;
   if (s->nfree == s->slots) {
     if (!retired && ac->nempty < ARENA_KEEP_EMPTY_SLABS) {
       slab_unlist(a, s);
@@ -631,9 +635,11 @@ static bool split_hugepages(struct chunk *c) {
   return true;
 }
 
-static void advise(const struct arena_purge_request *req, void *p, size_t size) {
+static void advise(struct arena *a, const struct arena_purge_request *req, void *p, size_t size) {
   if (req->lazy) os_purge_lazy(p, size);
   else os_purge(p, size);
+  __atomic_fetch_add(&a->stats.returned_calls, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&a->stats.returned_bytes, size, __ATOMIC_RELAXED);
 }
 
 /* The pages of partly used slabs that hold no slot in use (lock held):
@@ -657,7 +663,7 @@ static size_t trim_slab(struct slab *s, const struct arena_purge_request *req) {
       if (run_end != lo) run_start = lo;
       run_end = hi;
     } else if (run_end > run_start) {
-      advise(req, (void *)run_start, run_end - run_start);
+      advise(s->arena, req, (void *)run_start, run_end - run_start);
       bytes += run_end - run_start;
       run_start = run_end = 0;
     }
@@ -707,7 +713,7 @@ static size_t purge_empty_chunks(struct arena *a, const struct arena_purge_reque
     hs_lock_release(&a->lock);
     for (unsigned i = 0; i < n; i++) {
       if (i < clean_from) {
-        advise(req, (void *)batch[i]->base, HS_CHUNK);
+        advise(a, req, (void *)batch[i]->base, HS_CHUNK);
         chunk_return(batch[i], req->lazy);
       } else {
         /* A clean chunk may hold MADV_FREE pages: not known zero then. */
@@ -775,7 +781,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
     for (unsigned i = 0; i < n; i++) {
       struct chunk *c = batch[i].chunk;
       if (batch[i].split) os_hugepage((void *)c->base, HS_CHUNK, false);
-      advise(req, (void *)(c->base + ((uintptr_t)batch[i].first << HS_PAGE_SHIFT)),
+      advise(a, req, (void *)(c->base + ((uintptr_t)batch[i].first << HS_PAGE_SHIFT)),
              (size_t)batch[i].count << HS_PAGE_SHIFT);
       bytes += (size_t)batch[i].dirty << HS_PAGE_SHIFT;
       if (batch[i].count == HS_CHUNK_PAGES) chunk_return(c, req->lazy);
@@ -797,18 +803,24 @@ size_t arena_dirty_bytes(void) {
   return pages << HS_PAGE_SHIFT;
 }
 
-void arena_stats_sum(struct arena_stats *out) {
-  memset(out, 0, sizeof *out);
-  for (unsigned i = 0; i < hs_arena_count; i++) {
-    struct arena *a = &hs_arenas[i];
-    hs_lock_acquire(&a->lock);
-    out->small_out_bytes += a->stats.small_out_bytes;
-    out->large_bytes += a->stats.large_bytes;
-    out->large_count += a->stats.large_count;
-    out->chunk_bytes += a->stats.chunk_bytes;
-    out->slabs += a->stats.slabs;
-    hs_lock_release(&a->lock);
+void arena_snapshot(struct arena *a, struct arena_snapshot *out) {
+  hs_lock_acquire(&a->lock);
+  out->stats = a->stats;
+  out->stats.returned_calls = __atomic_load_n(&a->stats.returned_calls, __ATOMIC_RELAXED);
+  out->stats.returned_bytes = __atomic_load_n(&a->stats.returned_bytes, __ATOMIC_RELAXED);
+  out->chunk_pages = a->chunk_pages;
+  out->free_pages = a->free_pages;
+  out->dirty_pages = a->dirty_pages;
+  out->threads = __atomic_load_n(&a->threads, __ATOMIC_RELAXED);
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    const struct arena_class *ac = &a->cls[c];
+    out->cls[c].slabs = ac->slabs;
+    out->cls[c].empty_slabs = ac->nempty;
+    out->cls[c].out = ac->out;
+    out->cls[c].nmalloc = ac->nmalloc;
+    out->cls[c].nfree = ac->nfree;
   }
+  hs_lock_release(&a->lock);
 }
 
 bool arena_prefork(bool try_only) {

@@ -33,14 +33,33 @@ struct arena_class {
   struct slab *empty;
   struct slab *retired;
   unsigned nempty;
+  /* Counters, protected by the arena lock like the lists (stats.c reads
+   * them under it): slabs of this class (the kept empty ones included),
+   * slots outside their slabs (live, or in a thread cache), and slots ever
+   * handed out of and put back into slabs. out == nmalloc - nfree. */
+  size_t slabs, out;
+  uint64_t nmalloc, nfree;
 };
 
 struct arena_stats {
-  size_t small_out_bytes;  /* bytes of small slots outside slabs (live or cached) */
   size_t large_bytes;      /* bytes of live page runs */
   size_t large_count;
   size_t chunk_bytes;      /* bytes of chunks owned */
   size_t slabs;            /* live slab descriptors */
+  /* Added to with relaxed atomics where the madvise runs (with or without
+   * the lock): calls that gave pages back, and their bytes. */
+  uint64_t returned_calls, returned_bytes;
+};
+
+/* One arena's figures, copied under its lock (arena_snapshot). */
+struct arena_snapshot {
+  struct arena_stats stats;
+  size_t chunk_pages, free_pages, dirty_pages;
+  unsigned threads;
+  struct {
+    size_t slabs, empty_slabs, out;
+    uint64_t nmalloc, nfree;
+  } cls[SIZECLASS_SMALL];
 };
 
 /* The run index: bucket 0 holds chunks with no free page, bucket k (1..10)
@@ -145,8 +164,8 @@ extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
  * at start-up. */
 extern size_t (*arena_memory_hook)(void) HS_HIDDEN;
 
-/* Sum of every arena's counters (each read under its lock). */
-void arena_stats_sum(struct arena_stats *out);
+/* Copy arena a's counters (under its lock). */
+void arena_snapshot(struct arena *a, struct arena_snapshot *out);
 
 /* Bytes of chunks reserved by the chunk source but not owned by an arena. */
 size_t arena_source_cached_bytes(void);

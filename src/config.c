@@ -7,22 +7,27 @@
 
 extern char **environ;
 
-struct hs_config hs_conf = {
-    .arenas = 0,
-    .tcache = true,
-    .thp = HS_THP_AUTO,
-    .thp_min_heap = (size_t)32 << 20,
-    .stats_at_exit = false,
-    .decay_ms = 1000,
-    .purge_lazy = false,
-    .background_thread = false,
-    .fork_fresh = true,
-    .fork_settle_ms = 30000,
-    .pool_ksm = false,
-    .hardened = HS_HARDENED_DEFAULT,
-};
+#define CONFIG_DEFAULTS                       \
+  {                                           \
+    .arenas = 0,                              \
+    .tcache = true,                           \
+    .thp = HS_THP_AUTO,                       \
+    .thp_min_heap = (size_t)32 << 20,         \
+    .stats_print = HS_STATS_OFF,              \
+    .decay_ms = 1000,                         \
+    .purge_lazy = false,                      \
+    .background_thread = false,               \
+    .fork_fresh = true,                       \
+    .fork_settle_ms = 30000,                  \
+    .pool_ksm = false,                        \
+    .hardened = HS_HARDENED_DEFAULT,          \
+  }
 
-enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE };
+struct hs_config hs_conf = CONFIG_DEFAULTS;
+/* What hs_conf holds before HUGESLAB_CONF (config_each's defaults). */
+static const struct hs_config conf_defaults = CONFIG_DEFAULTS;
+
+enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE, OPT_STATS };
 
 /* The one table of options: name, kind, where it goes, limits, help. */
 static const struct option {
@@ -37,7 +42,9 @@ static const struct option {
     {"thp", OPT_THP, &hs_conf.thp, 0, 0, "huge pages for chunks: auto, always, never"},
     {"thp_min_mb", OPT_MEGABYTES, &hs_conf.thp_min_heap, 0, 1 << 20,
      "auto: heap size in MiB from which chunks use huge pages"},
-    {"stats", OPT_BOOL, &hs_conf.stats_at_exit, 0, 1, "print malloc_stats() at exit"},
+    {"stats_print", OPT_STATS, &hs_conf.stats_print, 0, 0,
+     "print the stats report on stderr at exit: false, true (text) or json"},
+    {"stats", OPT_STATS, &hs_conf.stats_print, 0, 0, "the same as stats_print (stats:1 prints the text report)"},
     {"decay_ms", OPT_MILLIS, &hs_conf.decay_ms, 0, 3600000,
      "free memory goes back this long after it was freed (0 = at once, -1 = never)"},
     {"purge", OPT_PURGE, &hs_conf.purge_lazy, 0, 0,
@@ -121,8 +128,66 @@ static bool apply(const struct option *o, const char *val, size_t len) {
       if (!parse_number(val, len, &v) || v < o->min || v > o->max) return false;
       *(size_t *)o->target = (size_t)v << 20;
       return true;
+    case OPT_STATS:
+      if ((len == 4 && memcmp(val, "true", 4) == 0) || (len == 4 && memcmp(val, "text", 4) == 0) ||
+          (len == 1 && val[0] == '1'))
+        *(enum hs_stats_print *)o->target = HS_STATS_TEXT;
+      else if ((len == 5 && memcmp(val, "false", 5) == 0) || (len == 1 && val[0] == '0'))
+        *(enum hs_stats_print *)o->target = HS_STATS_OFF;
+      else if (len == 4 && memcmp(val, "json", 4) == 0) *(enum hs_stats_print *)o->target = HS_STATS_JSON;
+      else return false;
+      return true;
   }
   return false;
+}
+
+/* The value of option o in configuration conf (hs_conf or conf_defaults). */
+static struct config_value value_in(const struct option *o, const struct hs_config *conf) {
+  const char *at = (const char *)conf + ((const char *)o->target - (const char *)&hs_conf);
+  struct config_value v = {0};
+  switch (o->kind) {
+    case OPT_UNSIGNED:
+      v.kind = CONFIG_NUMBER;
+      v.number = *(const unsigned *)at;
+      break;
+    case OPT_MILLIS:
+      v.kind = CONFIG_NUMBER;
+      v.number = *(const int *)at;
+      break;
+    case OPT_MEGABYTES:
+      v.kind = CONFIG_NUMBER;
+      v.number = (int64_t)(*(const size_t *)at >> 20);
+      break;
+    case OPT_BOOL:
+      v.kind = CONFIG_BOOL;
+      v.flag = *(const bool *)at;
+      break;
+    case OPT_THP: {
+      static const char *const names[] = {"auto", "always", "never"};
+      v.kind = CONFIG_WORD;
+      v.word = names[*(const enum hs_thp_mode *)at];
+      break;
+    }
+    case OPT_PURGE:
+      v.kind = CONFIG_WORD;
+      v.word = *(const bool *)at ? "free" : "dontneed";
+      break;
+    case OPT_STATS: {
+      static const char *const names[] = {"false", "true", "json"};
+      v.kind = CONFIG_WORD;
+      v.word = names[*(const enum hs_stats_print *)at];
+      break;
+    }
+  }
+  return v;
+}
+
+void config_each(void (*fn)(const struct config_option *o, void *arg), void *arg) {
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    struct config_option view = {options[i].name, options[i].help, value_in(&options[i], &hs_conf),
+                                 value_in(&options[i], &conf_defaults)};
+    fn(&view, arg);
+  }
 }
 
 unsigned config_parse(const char *conf) {

@@ -11,14 +11,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 enum hs_thp_mode { HS_THP_AUTO, HS_THP_ALWAYS, HS_THP_NEVER };
+enum hs_stats_print { HS_STATS_OFF, HS_STATS_TEXT, HS_STATS_JSON };
 
 struct hs_config {
   unsigned arenas;          /* 0 = one per CPU */
   bool tcache;              /* thread caches on */
   enum hs_thp_mode thp;     /* transparent huge pages for chunks */
   size_t thp_min_heap;      /* auto: heap bytes before chunks ask for huge pages */
-  bool stats_at_exit;       /* print malloc_stats() at exit */
+  enum hs_stats_print stats_print; /* the report printed at exit */
   int decay_ms;             /* dirty memory older than this goes back; 0 = at once, -1 = never */
   bool purge_lazy;          /* give pages back with MADV_FREE, not MADV_DONTNEED */
   bool background_thread;   /* a thread that purges while the program is idle */
@@ -42,5 +45,21 @@ void config_init(void);
 /* Parse one configuration string into hs_conf (config_init's worker, exposed
  * for tests). Returns the number of bad entries (each was warned about). */
 unsigned config_parse(const char *conf);
+
+/* One option's value as the stats and `hugeslab conf` show it. */
+struct config_value {
+  enum { CONFIG_NUMBER, CONFIG_BOOL, CONFIG_WORD } kind;
+  int64_t number;
+  bool flag;
+  const char *word;  /* static */
+};
+
+struct config_option {
+  const char *name, *help;
+  struct config_value now, fallback;  /* in force; the default */
+};
+
+/* Every option of the table, in its order. */
+void config_each(void (*fn)(const struct config_option *o, void *arg), void *arg);
 
 #endif

@@ -121,8 +121,16 @@ void fork_parent(void) {
   purge_postfork_parent();
 }
 
+static size_t inherited_bytes;
+
+size_t fork_inherited_bytes(void) { return __atomic_load_n(&inherited_bytes, __ATOMIC_RELAXED); }
+
 void fork_child(void) {
   unsigned held = fork_pop();
+  /* The only thread: the counters hold still. */
+  size_t heap = huge_live_bytes();
+  for (unsigned i = 0; i < hs_arena_count; i++) heap += hs_arenas[i].stats.chunk_bytes;
+  HS_RACY_SET(inherited_bytes, heap);
   if (held & FORK_HELD_LOCKS) {
     /* Reset every lock before any of them is taken again. */
     meta_postfork_child();

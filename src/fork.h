@@ -26,4 +26,9 @@ void fork_prepare(void);
 void fork_parent(void);
 void fork_child(void);
 
+/* In a forked child: the bytes of chunks and huge blocks it inherited at its
+ * latest fork (0 in a process that was not forked). */
+#include <stddef.h>
+size_t fork_inherited_bytes(void);
+
 #endif

@@ -308,6 +308,13 @@ void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes, size_t *peak
   hs_lock_release(&huge_lock);
 }
 
+size_t huge_live_bytes(void) { return __atomic_load_n(&huge_bytes, __ATOMIC_RELAXED); }
+
+size_t huge_guard_bytes(void) {
+  size_t blocks = __atomic_load_n(&huge_count, __ATOMIC_RELAXED) + __atomic_load_n(&cache_count, __ATOMIC_RELAXED);
+  return blocks * 2 * HS_PAGE;
+}
+
 bool huge_prefork(bool try_only) { return hs_lock_prefork(&huge_lock, try_only); }
 void huge_postfork_parent(void) { hs_lock_drop_for_fork(&huge_lock); }
 void huge_postfork_child(void) { hs_lock_reset(&huge_lock); }

@@ -64,6 +64,12 @@ extern void (*huge_release_hook)(void);
 void huge_stats(size_t *count, size_t *bytes, size_t *cached_bytes, size_t *peak_count, size_t *peak_bytes);
 
 /* fork.c (try_only: see meta_prefork) */
+/* Bytes of live huge blocks (lock-free). */
+size_t huge_live_bytes(void);
+
+/* Guard pages around live and cached huge blocks (two each), racy. */
+size_t huge_guard_bytes(void);
+
 bool huge_prefork(bool try_only);
 void huge_postfork_parent(void);
 void huge_postfork_child(void);

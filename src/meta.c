@@ -255,6 +255,28 @@ size_t meta_purge(size_t min_pending) {
   return bytes;
 }
 
+void meta_usage(size_t *resident, size_t *guard) {
+  *resident = *guard = 0;
+  hs_lock_acquire(&meta_state.lock);
+  size_t n = meta_state.nregions;
+  hs_lock_release(&meta_state.lock);
+  /* Regions are never unmapped: each one's bounds are read under the lock,
+   * its pages outside it. */
+  for (size_t k = 0; k < n; k++) {
+    hs_lock_acquire(&meta_state.lock);
+    const struct meta_region *r = &meta_state.regions[k];
+    char *start = r->start, *end = k + 1 == meta_state.nregions ? meta_state.committed : r->end;
+    char *side = (char *)r->live;
+    size_t side_size = HS_ALIGN_UP(r->pages * sizeof(uint16_t) + (r->pages + 63) / 64 * sizeof(uint64_t), HS_PAGE);
+    hs_lock_release(&meta_state.lock);
+    size_t res, shared;
+    end = (char *)HS_ALIGN_UP((uintptr_t)end, HS_PAGE);
+    if (end > start && os_page_sharing(start, (size_t)(end - start), &res, &shared)) *resident += res << HS_PAGE_SHIFT;
+    if (os_page_sharing(side, side_size, &res, &shared)) *resident += res << HS_PAGE_SHIFT;
+    *guard += 2 * HS_PAGE;
+  }
+}
+
 size_t meta_mapped_bytes(void) { return __atomic_load_n(&meta_state.mapped, __ATOMIC_RELAXED); }
 
 bool meta_prefork(bool try_only) { return hs_lock_prefork(&meta_state.lock, try_only); }

@@ -31,6 +31,9 @@ size_t meta_purge(size_t min_pending);
 /* Bytes of metadata mapped (for stats). */
 size_t meta_mapped_bytes(void);
 
+/* Resident bytes of the metadata heap (pagemap) and its guard pages. */
+void meta_usage(size_t *resident, size_t *guard);
+
 /* fork.c: lock order position and child reset. With try_only, false (and
  * nothing held) when the lock is busy. */
 bool meta_prefork(bool try_only);

@@ -68,9 +68,18 @@ bool os_move(void *from, size_t size, void *to) {
   return r == to;
 }
 
+/* Every purge, for the stats (relaxed: a system call dwarfs the add). */
+static uint64_t returned_calls, returned_bytes;
+
+static void count_returned(size_t size) {
+  __atomic_fetch_add(&returned_calls, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&returned_bytes, size, __ATOMIC_RELAXED);
+}
+
 void os_purge(void *addr, size_t size) {
   int saved = errno;
   madvise(addr, size, MADV_DONTNEED);
+  count_returned(size);
   errno = saved;
 }
 
@@ -80,7 +89,13 @@ void os_purge_lazy(void *addr, size_t size) {
   if (madvise(addr, size, MADV_FREE) != 0)
 #endif
     madvise(addr, size, MADV_DONTNEED);
+  count_returned(size);
   errno = saved;
+}
+
+void os_returned(uint64_t *calls, uint64_t *bytes) {
+  *calls = __atomic_load_n(&returned_calls, __ATOMIC_RELAXED);
+  *bytes = __atomic_load_n(&returned_bytes, __ATOMIC_RELAXED);
 }
 
 uint64_t os_now_ms(void) {
@@ -185,6 +200,73 @@ bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *sh
     done += n;
   }
   close(fd);
+  return true;
+}
+
+static uint64_t parse_hex(const char **p) {
+  uint64_t v = 0;
+  for (;; (*p)++) {
+    char c = **p;
+    if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+    else return v;
+  }
+}
+
+/* One line of smaps (NUL-terminated): a mapping's header selects whether
+ * the AnonHugePages lines that follow count. */
+struct smaps_walk {
+  bool (*ours)(uintptr_t lo, uintptr_t hi, void *arg);
+  void *arg;
+  bool counting;
+  size_t bytes;
+};
+
+static void smaps_line(struct smaps_walk *w, const char *line) {
+  static const char field[] = "AnonHugePages:";
+  if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+    const char *p = line;
+    uintptr_t lo = (uintptr_t)parse_hex(&p);
+    if (*p != '-') return;
+    p++;
+    uintptr_t hi = (uintptr_t)parse_hex(&p);
+    w->counting = w->ours(lo, hi, w->arg);
+  } else if (w->counting && strncmp(line, field, sizeof field - 1) == 0) {
+    size_t kib = 0;
+    for (const char *p = line + sizeof field - 1; *p; p++)
+      if (*p >= '0' && *p <= '9') kib = kib * 10 + (size_t)(*p - '0');
+      else if (kib) break;
+    w->bytes += kib << 10;
+  }
+}
+
+bool os_anon_hugepage_bytes(bool (*ours)(uintptr_t lo, uintptr_t hi, void *arg), void *arg, size_t *bytes) {
+  char buf[4096];
+  struct smaps_walk w = {ours, arg, false, 0};
+  int saved = errno;
+  int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t have = 0;
+  for (;;) {
+    ssize_t got = read(fd, buf + have, sizeof buf - 1 - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    have += (size_t)got;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+      *nl = 0;
+      smaps_line(&w, line);
+      line = nl + 1;
+    }
+    have -= (size_t)(line - buf);
+    memmove(buf, line, have);
+    /* A line longer than the buffer (a long path name): drop its head. */
+    if (have == sizeof buf - 1) have = 0;
+  }
+  close(fd);
+  errno = saved;
+  *bytes = w.bytes;
   return true;
 }
 

@@ -89,6 +89,14 @@ bool os_mergeable(void *addr, size_t size);
  * cannot be read. Allocates nothing. */
 bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *shared);
 
+/* Bytes of AnonHugePages in the mappings for which ours(start, end, arg)
+ * says true, from /proc/self/smaps; false when it cannot be read. Allocates
+ * nothing. */
+bool os_anon_hugepage_bytes(bool (*ours)(uintptr_t lo, uintptr_t hi, void *arg), void *arg, size_t *bytes);
+
+/* Calls of os_purge/os_purge_lazy so far and the bytes they covered. */
+void os_returned(uint64_t *calls, uint64_t *bytes);
+
 /* Ask for (on) or against (off) transparent huge pages on the range. Keeps errno. */
 void os_hugepage(void *addr, size_t size, bool on);
 

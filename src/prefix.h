@@ -42,6 +42,8 @@
 #define hs_thread_flush HS_PREFIXED(hs_thread_flush)
 #define hs_fork_stats HS_PREFIXED(hs_fork_stats)
 #define hs_fork_settle HS_PREFIXED(hs_fork_settle)
+#define hs_stats_print HS_PREFIXED(hs_stats_print)
+#define hs_ctl_get HS_PREFIXED(hs_ctl_get)
 #define hs_pool_create HS_PREFIXED(hs_pool_create)
 #define hs_pool_malloc HS_PREFIXED(hs_pool_malloc)
 #define hs_pool_calloc HS_PREFIXED(hs_pool_calloc)

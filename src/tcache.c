@@ -187,6 +187,27 @@ static void tcache_destroy(void *arg) {
   meta_free(tc, tc->desc_size);
 }
 
+void tcache_cached(const struct arena *a, size_t slots[SIZECLASS_SMALL], size_t *remote, size_t *caches) {
+  *remote = *caches = 0;
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots[c] = 0;
+  hs_lock_acquire(&list_lock);
+  for (struct tcache *tc = tcache_list; tc; tc = tc->next) {
+    if (a && tc->arena != a) continue;
+    for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+      const struct tcache_bin *b = &tc->bins[c];
+      uint16_t top = (uint16_t)(uintptr_t)__atomic_load_n(&b->top, __ATOMIC_RELAXED);
+      uint16_t empty = __atomic_load_n(&b->empty_low, __ATOMIC_RELAXED);
+      size_t n = (uint16_t)(top - empty) / sizeof(struct slot_ref);
+      /* A stack moving to its grown storage may read as anything for an
+       * instant: never more than its capacity. */
+      if (n <= SIZECLASS_CACHE_MAX) slots[c] += n;
+    }
+    *remote += __atomic_load_n(&tc->nremote, __ATOMIC_RELAXED);
+    (*caches)++;
+  }
+  hs_lock_release(&list_lock);
+}
+
 _Static_assert(SIZECLASS_SMALL <= 64, "busy_classes has a bit per class");
 
 /* Shed half of every idle stack (see tcache.h). */

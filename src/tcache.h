@@ -118,6 +118,14 @@ struct arena *tcache_arena(void);
 /* Return every cached slot of the calling thread to the arenas. */
 void tcache_flush_current(void);
 
+/* What the live thread caches bound to arena `a` (NULL: all) hold: slots
+ * per small class in the stacks (all of them slots of that arena: a block of
+ * another arena goes to the remote batch), blocks waiting in the remote
+ * batches, and the caches themselves. Read under the list lock from the
+ * other threads' descriptors without their owners' help (racy counts, for
+ * stats). */
+void tcache_cached(const struct arena *a, size_t slots[SIZECLASS_SMALL], size_t *remote, size_t *caches);
+
 /* Create the thread-exit key (init.c, once, before any cache exists). */
 void tcache_init(void);
 

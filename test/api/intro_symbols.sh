@@ -34,7 +34,7 @@ malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign
 valloc pvalloc malloc_usable_size free_sized free_aligned_sized cfree
 malloc_trim mallinfo mallinfo2 mallopt malloc_stats malloc_info
 __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign
-hs_version hs_thread_flush hs_fork_settle hs_fork_stats
+hs_version hs_thread_flush hs_fork_settle hs_fork_stats hs_stats_print hs_ctl_get
 hs_pool_create hs_pool_malloc hs_pool_calloc hs_pool_strdup hs_pool_seal
 hs_pool_destroy hs_pool_stats
 _Znwm _Znam _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm

@@ -5,7 +5,9 @@
 # ldconfig, wherever the library was installed (hugeslab.pc puts an rpath
 # for ${libdir} in Libs), and that maps libhugeslab from the installed lib
 # directory, not from the build tree; include/hugeslab.h must be installed
-# and compile (the program calls hs_version()).
+# and compile (the program calls hs_version()); bin/hugeslab and the man pages
+# hugeslab(1) and hugeslab(3) must be installed, and `hugeslab run` must
+# preload the installed library.
 #
 # Default mode (make check): copies the sources to a scratch directory,
 # configures them with --prefix=SCRATCH/prefix, runs `make install` there, then
@@ -97,5 +99,13 @@ libdir=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig PKG_CONFIG_LIBDIR=$prefix/lib/pkg
 [ "$libdir" = "$prefix/lib" ] || { echo "FAIL: installed hugeslab.pc has libdir=$libdir, want $prefix/lib"; exit 1; }
 mkdir -p "$scratch/work"
 check_install "$prefix/lib" "$prefix/include" "$scratch/work" || exit 1
+# The command and the man pages: `hugeslab run` preloads the installed library.
+for f in bin/hugeslab share/man/man1/hugeslab.1 share/man/man3/hugeslab.3; do
+  [ -e "$prefix/$f" ] || { echo "FAIL: $prefix/$f was not installed"; exit 1; }
+done
+maps=$(env -u LD_LIBRARY_PATH "$prefix/bin/hugeslab" run -- cat /proc/self/maps 2>&1) ||
+  { echo "FAIL: installed hugeslab run failed: $maps"; exit 1; }
+grep -q "$prefix/lib/libhugeslab" <<<"$maps" ||
+  { echo "FAIL: installed hugeslab run does not preload $prefix/lib/libhugeslab.so"; exit 1; }
 echo "installed: ok in $((SECONDS - start)) s"
 exit 0

@@ -29,6 +29,12 @@ grep -q '^  arenas = 3 ' "$tmp/err" || fail "stats:true not applied"
 run "stats:yes"
 grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'stats:yes' ignored, default kept" "$tmp/err" || fail "stats:yes not refused"
 
+run "stats_print:loud"
+grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'stats_print:loud' ignored, default kept" "$tmp/err" || fail "stats_print:loud not refused"
+[ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "stats_print:loud: expected only the warning (no report)"
+run "arenas:3,stats_print:true"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "stats_print:true not applied"
+
 run "thp:sometimes"
 [ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "bad thp value: expected one warning"
 
