@@ -738,16 +738,19 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
   /* Then runs: chunks are visited once each, oldest dirty first; one
    * skipped (a huge page kept whole) goes to the tail with a fresh stamp. */
   size_t visits = 0, limit = a->chunk_pages / HS_CHUNK_PAGES;
-  struct chunk *last = NULL;   /* a chunk with more runs than a batch is met again */
-  struct chunk *resume = NULL; /* ... and finished even when it was the last visit */
+  /* A chunk with more runs than a batch is met again at the head, and
+   * finished even when it was the last visit; every other visit counts,
+   * also one that meets again the chunk it just sent to the tail (the only
+   * chunk in the queue): the loop ends after `limit` of them. */
+  struct chunk *resume = NULL;
   for (;;) {
     unsigned n = 0;
     while (n < PURGE_BATCH && (visits < limit || (resume && a->dirty_head == resume))) {
       struct chunk *c = a->dirty_head;
+      bool resumed = resume && c == resume;
       resume = NULL;
       if (!c || (c->dirty_since_ms >= req->dirty_before_ms && a->dirty_pages <= req->keep_dirty_pages)) break;
-      if (c != last) visits++;
-      last = c;
+      if (!resumed) visits++;
       if (chunk_is_empty(c)) {
         detach_empty(a, c);
         batch[n++] = (struct purge_range){c, 0, HS_CHUNK_PAGES, c->ndirty, false};
