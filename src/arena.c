@@ -470,7 +470,6 @@ static unsigned refill(struct arena *a, unsigned cls, struct slot_ref *out, unsi
     s->trimmed = 0;
     if (s->nfree == 0) slab_unlist(a, s);
   }
-  ac->out += n;
   ac->nmalloc += n;
   hs_lock_release(&a->lock);
   return n;
@@ -490,7 +489,6 @@ static void put_slot(struct arena *a, struct slab *s, uint32_t idx) {
   s->trimmed = 0;
   bool retired = s->generation < a->fresh_from;
   struct arena_class *ac = &a->cls[s->cls];
-  ac->out--;
   ac->nfree++;
   if (s->nfree == s->slots) {
     if (!retired && ac->nempty < ARENA_KEEP_EMPTY_SLABS) {
@@ -819,7 +817,7 @@ void arena_snapshot(struct arena *a, struct arena_snapshot *out) {
     const struct arena_class *ac = &a->cls[c];
     out->cls[c].slabs = ac->slabs;
     out->cls[c].empty_slabs = ac->nempty;
-    out->cls[c].out = ac->out;
+    out->cls[c].out = (size_t)(ac->nmalloc - ac->nfree);
     out->cls[c].nmalloc = ac->nmalloc;
     out->cls[c].nfree = ac->nfree;
   }

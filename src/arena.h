@@ -34,10 +34,10 @@ struct arena_class {
   struct slab *retired;
   unsigned nempty;
   /* Counters, protected by the arena lock like the lists (stats.c reads
-   * them under it): slabs of this class (the kept empty ones included),
-   * slots outside their slabs (live, or in a thread cache), and slots ever
-   * handed out of and put back into slabs. out == nmalloc - nfree. */
-  size_t slabs, out;
+   * them under it): slabs of this class (the kept empty ones included), and
+   * slots ever handed out of and put back into slabs (their difference: the
+   * slots outside, live or in a thread cache). */
+  size_t slabs;
   uint64_t nmalloc, nfree;
 };
 
