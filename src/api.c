@@ -542,7 +542,7 @@ static __attribute__((destructor)) void hs_exit_report(void) {
   if (!hs_initialized) config_init();
   if (hs_conf.stats_print == HS_STATS_OFF) return;
   hs_init();
-  stats_print(hs_conf.stats_print == HS_STATS_JSON);
+  stats_print_exit(hs_conf.stats_print == HS_STATS_JSON);
 }
 
 /* ---- aliases ---------------------------------------------------------------- */

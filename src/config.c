@@ -21,13 +21,14 @@ extern char **environ;
     .fork_settle_ms = 30000,                  \
     .pool_ksm = false,                        \
     .hardened = HS_HARDENED_DEFAULT,          \
+    .stats_file = "",                         \
   }
 
 struct hs_config hs_conf = CONFIG_DEFAULTS;
 /* What hs_conf holds before HUGESLAB_CONF (config_each's defaults). */
 static const struct hs_config conf_defaults = CONFIG_DEFAULTS;
 
-enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE, OPT_STATS };
+enum option_kind { OPT_UNSIGNED, OPT_BOOL, OPT_THP, OPT_MEGABYTES, OPT_MILLIS, OPT_PURGE, OPT_STATS, OPT_PATH };
 
 /* The one table of options: name, kind, where it goes, limits, help. */
 static const struct option {
@@ -45,6 +46,8 @@ static const struct option {
     {"stats_print", OPT_STATS, &hs_conf.stats_print, 0, 0,
      "print the stats report on stderr at exit: false, true (text) or json"},
     {"stats", OPT_STATS, &hs_conf.stats_print, 0, 0, "the same as stats_print (stats:1 prints the text report)"},
+    {"stats_file", OPT_PATH, hs_conf.stats_file, 0, sizeof hs_conf.stats_file - 1,
+     "the file the exit report is appended to (%p: the pid), for programs that close stderr (stderr: the default)"},
     {"decay_ms", OPT_MILLIS, &hs_conf.decay_ms, 0, 3600000,
      "free memory goes back this long after it was freed (0 = at once, -1 = never)"},
     {"purge", OPT_PURGE, &hs_conf.purge_lazy, 0, 0,
@@ -137,6 +140,13 @@ static bool apply(const struct option *o, const char *val, size_t len) {
       else if (len == 4 && memcmp(val, "json", 4) == 0) *(enum hs_stats_print *)o->target = HS_STATS_JSON;
       else return false;
       return true;
+    case OPT_PATH:
+      /* No ',' (the separator) can be in it; "stderr" is the default. */
+      if (len == 0 || len > o->max) return false;
+      if (len == 6 && memcmp(val, "stderr", 6) == 0) len = 0;
+      memcpy(o->target, val, len);
+      ((char *)o->target)[len] = 0;
+      return true;
   }
   return false;
 }
@@ -178,6 +188,10 @@ static struct config_value value_in(const struct option *o, const struct hs_conf
       v.word = names[*(const enum hs_stats_print *)at];
       break;
     }
+    case OPT_PATH:
+      v.kind = CONFIG_WORD;
+      v.word = *at ? at : "stderr";
+      break;
   }
   return v;
 }

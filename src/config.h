@@ -30,6 +30,7 @@ struct hs_config {
   int fork_settle_ms;       /* parent: how long its pre-fork slabs stay retired;
                                -1 = until hs_fork_settle() */
   bool hardened;            /* hugeslab checks every block itself (checked.h) */
+  char stats_file[256];     /* the exit report's file ("%p": the pid); "" = stderr */
   bool memcheck;            /* running under Valgrind with client requests built
                                in (memcheck.h); hardened is then off */
   bool checked;             /* hardened or memcheck: every block goes through checked.c */

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -270,6 +271,53 @@ bool os_anon_hugepage_bytes(bool (*ours)(uintptr_t lo, uintptr_t hi, void *arg),
   return true;
 }
 
+/* The PAGEMAP_SCAN interface of <linux/fs.h> (Linux 6.7), spelled out:
+ * Debian 12's kernel headers predate it. */
+struct pagemap_region {
+  uint64_t start, end, categories;
+};
+struct pagemap_scan {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+      category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN_IOCTL _IOWR('f', 16, struct pagemap_scan)
+#define PAGEMAP_PAGE_IS_HUGE (1u << 6)
+
+static int pagemap_scan_missing; /* 1: the kernel said it has no PAGEMAP_SCAN */
+
+bool os_hugepage_resident(const void *addr, size_t size, size_t *bytes) {
+  struct pagemap_region vec[32];
+  *bytes = 0;
+  if (__atomic_load_n(&pagemap_scan_missing, __ATOMIC_RELAXED)) {
+    errno = ENOTSUP;
+    return false;
+  }
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  uint64_t at = (uintptr_t)addr, end = (uintptr_t)addr + size;
+  while (at < end) {
+    struct pagemap_scan arg = {.size = sizeof arg, .start = at, .end = end, .vec = (uintptr_t)vec,
+                               .vec_len = sizeof vec / sizeof vec[0], .category_mask = PAGEMAP_PAGE_IS_HUGE,
+                               .return_mask = PAGEMAP_PAGE_IS_HUGE};
+    int n = ioctl(fd, PAGEMAP_SCAN_IOCTL, &arg);
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      if (err == ENOTTY || err == EINVAL || err == ENOSYS) {
+        __atomic_store_n(&pagemap_scan_missing, 1, __ATOMIC_RELAXED);
+        err = ENOTSUP;
+      }
+      errno = err;
+      return false;
+    }
+    for (int i = 0; i < n; i++) *bytes += (size_t)(vec[i].end - vec[i].start);
+    if (arg.walk_end <= at) break;
+    at = arg.walk_end;
+  }
+  close(fd);
+  return true;
+}
+
 void os_hugepage(void *addr, size_t size, bool on) {
   int saved = errno;
   madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
@@ -328,11 +376,28 @@ void os_cancel_restore(int state) {
   errno = saved;
 }
 
-void os_write_stderr(const char *buf, size_t len) {
+void os_write_stderr(const char *buf, size_t len) { os_write_fd(STDERR_FILENO, buf, len); }
+
+int os_open_append(const char *path) {
+  int cancel = os_cancel_off(); /* open is a cancellation point */
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  os_cancel_restore(cancel);
+  return fd;
+}
+
+unsigned long os_pid(void) { return (unsigned long)getpid(); }
+
+void os_close_fd(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
+}
+
+void os_write_fd(int fd, const char *buf, size_t len) {
   int saved = errno;
   int cancel = os_cancel_off();
   while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, buf, len);
+    ssize_t n = write(fd, buf, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;

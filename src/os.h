@@ -94,6 +94,12 @@ bool os_page_sharing(const void *addr, size_t size, size_t *resident, size_t *sh
  * nothing. */
 bool os_anon_hugepage_bytes(bool (*ours)(uintptr_t lo, uintptr_t hi, void *arg), void *arg, size_t *bytes);
 
+/* Bytes of [addr, addr+size) (page aligned) mapped by transparent huge
+ * pages, from the PAGEMAP_SCAN ioctl on /proc/self/pagemap (Linux 6.7+).
+ * false + ENOTSUP on a kernel without it (the answer is cached), false +
+ * errno when pagemap cannot be read. Allocates nothing. */
+bool os_hugepage_resident(const void *addr, size_t size, size_t *bytes);
+
 /* Calls of os_purge/os_purge_lazy so far and the bytes they covered. */
 void os_returned(uint64_t *calls, uint64_t *bytes);
 
@@ -120,6 +126,15 @@ void os_cancel_restore(int state);
 
 /* write(2) all of buf to stderr, not cancellable; keeps errno. */
 void os_write_stderr(const char *buf, size_t len);
+
+/* A report file: open `path` for appending (created 0644, close-on-exec);
+ * -1 + errno on failure. os_write_fd writes all of buf (retrying short
+ * writes and EINTR, giving up on an error), keeping errno and cancellation
+ * off; os_close_fd closes, keeping errno. */
+int os_open_append(const char *path);
+unsigned long os_pid(void);
+void os_write_fd(int fd, const char *buf, size_t len);
+void os_close_fd(int fd);
 
 /* Report a caller's invalid use: "hugeslab: CALL(): REASON 0xPTR" on stderr,
  * then abort(). Allocates nothing, takes no lock. */

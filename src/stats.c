@@ -5,6 +5,7 @@
 #include <string.h>
 #include "arena.h"
 #include "checked.h"
+#include "chunk.h"
 #include "chunkmap.h"
 #include "compiler.h"
 #include "config.h"
@@ -109,16 +110,19 @@ void stats_totals(struct stats_totals *out) {
 
 /* ---- what only the kernel knows ------------------------------------------------ */
 
+/* One pass over the chunk map: resident and shared pages of every region,
+ * and, when `arena_resident` is set, each arena's resident and huge-page
+ * bytes (its chunks; huge blocks belong to no arena). */
 struct sharing {
   size_t resident, shared;
-  bool failed;
+  size_t *arena_resident, *arena_hugepage; /* ARENA_MAX entries, or NULL */
+  bool failed, hugepage_failed;
   int error;
 };
 
 static void add_region(uintptr_t base, uintptr_t entry, void *arg) {
-  (void)entry;
   struct sharing *s = arg;
-  size_t resident, shared;
+  size_t resident, shared, huge;
   if (s->failed) return;
   if (!os_page_sharing((const void *)base, HS_CHUNK, &resident, &shared)) {
     s->failed = true;
@@ -127,20 +131,35 @@ static void add_region(uintptr_t base, uintptr_t entry, void *arg) {
   }
   s->resident += resident << HS_PAGE_SHIFT;
   s->shared += shared << HS_PAGE_SHIFT;
+  if (!s->arena_resident || (entry & CHUNKMAP_HUGE)) return;
+  /* Read without the arena's lock: a chunk changing hands while the walk
+   * runs counts for one owner or the other. */
+  struct arena *a = __atomic_load_n(&((struct chunk *)entry)->arena, __ATOMIC_RELAXED);
+  if (!a || a < hs_arenas || a >= hs_arenas + hs_arena_count) return;
+  size_t i = (size_t)(a - hs_arenas);
+  s->arena_resident[i] += resident << HS_PAGE_SHIFT;
+  if (!s->hugepage_failed && resident) {
+    if (os_hugepage_resident((const void *)base, HS_CHUNK, &huge)) s->arena_hugepage[i] += huge;
+    else s->hugepage_failed = true;
+  }
+}
+
+static bool sharing_walk(struct sharing *s, struct stats_fork *out) {
+  chunkmap_each(add_region, s);
+  if (s->failed) {
+    errno = s->error;
+    return false;
+  }
+  out->heap_resident = s->resident;
+  out->heap_shared = s->shared;
+  out->heap_private = s->resident - s->shared;
+  out->forks = arena_fork_generation(&out->retired);
+  return true;
 }
 
 bool stats_fork(struct stats_fork *out) {
   struct sharing s = {0};
-  chunkmap_each(add_region, &s);
-  if (s.failed) {
-    errno = s.error;
-    return false;
-  }
-  out->heap_resident = s.resident;
-  out->heap_shared = s.shared;
-  out->heap_private = s.resident - s.shared;
-  out->forks = arena_fork_generation(&out->retired);
-  return true;
+  return sharing_walk(&s, out);
 }
 
 /* Whether a mapping holds one of our 2 MiB regions (chunks and huge blocks
@@ -154,13 +173,15 @@ static bool mapping_is_ours(uintptr_t lo, uintptr_t hi, void *arg) {
 
 struct measured {
   size_t heap_resident, heap_shared, meta_resident, meta_guard, hugepage;
+  size_t arena_resident[ARENA_MAX], arena_hugepage[ARENA_MAX];
 };
 
 static void measure_kernel(struct measured *m) {
   struct stats_fork f;
   memset(m, 0, sizeof *m);
   int saved = errno;
-  if (stats_fork(&f)) {
+  struct sharing s = {.arena_resident = m->arena_resident, .arena_hugepage = m->arena_hugepage};
+  if (sharing_walk(&s, &f)) {
     m->heap_resident = f.heap_resident;
     m->heap_shared = f.heap_shared;
   }
@@ -225,7 +246,7 @@ static void put_classes(struct stats_sink *s, const struct class_figures *cls, b
   s->list_end(s, "class");
 }
 
-static void put_arena(struct stats_sink *s, const struct arena_figures *f) {
+static void put_arena(struct stats_sink *s, const struct arena_figures *f, size_t resident, size_t hugepage) {
   put_u64(s, "threads", f->threads, "threads bound to the arena");
   put_u64(s, "allocated", f->allocated, "bytes of small blocks and page runs the program holds");
   put_u64(s, "active", f->active, "bytes of slabs with a slot out and of page runs");
@@ -234,6 +255,8 @@ static void put_arena(struct stats_sink *s, const struct arena_figures *f) {
   put_u64(s, "mapped", f->mapped, "bytes of chunks owned");
   put_u64(s, "free", f->free, "of those, bytes of free pages (dirty or returned)");
   put_u64(s, "dirty", f->dirty, "of those, bytes free but still resident (given back after decay_ms)");
+  put_u64(s, "resident", resident, "bytes of its chunks resident (pagemap)");
+  put_u64(s, "hugepage", hugepage, "of those, bytes on transparent huge pages (pagemap scan, Linux 6.7+; 0 before)");
   put_u64(s, "large_bytes", f->large_bytes, "bytes of page runs");
   put_u64(s, "large_count", f->large_count, "page runs");
   put_u64(s, "slabs", f->slabs, "slabs and page runs");
@@ -307,7 +330,7 @@ void stats_walk(struct stats_sink *s, bool measure, bool sparse) {
     struct arena_figures f;
     arena_figures(&hs_arenas[i], &f);
     s->group_begin(s, "arena", (long)i);
-    put_arena(s, &f);
+    put_arena(s, &f, m.arena_resident[i], m.arena_hugepage[i]);
     put_classes(s, f.cls, sparse);
     s->group_end(s, "arena", (long)i);
   }
@@ -337,6 +360,22 @@ static void out_u64(struct printer *p, uint64_t v) {
   p->emit(p->opaque, num, os_format_dec(num, v));
 }
 
+/* A JSON string's body: '"', '\\' and control characters escaped. */
+static void out_json_escaped(struct printer *p, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  const char *run = s;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (s > run) p->emit(p->opaque, run, (size_t)(s - run));
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    if (c == '"' || c == '\\') p->emit(p->opaque, (char[]){'\\', (char)c}, 2);
+    else p->emit(p->opaque, esc, sizeof esc);
+    run = s + 1;
+  }
+  if (s > run) p->emit(p->opaque, run, (size_t)(s - run));
+}
+
 static void out_value(struct printer *p, struct stats_value v, bool quote) {
   switch (v.kind) {
     case STATS_U64:
@@ -350,9 +389,13 @@ static void out_value(struct printer *p, struct stats_value v, bool quote) {
       out(p, v.b ? "true" : "false");
       break;
     case STATS_STR:
-      if (quote) out(p, "\"");
-      out(p, v.s); /* our own words and the version: nothing to escape */
-      if (quote) out(p, "\"");
+      if (!quote) {
+        out(p, v.s);
+        break;
+      }
+      out(p, "\"");
+      out_json_escaped(p, v.s); /* stats_file is the user's path */
+      out(p, "\"");
       break;
   }
 }
@@ -674,13 +717,16 @@ void stats_report_xml(void (*write)(void *opaque, const char *s, size_t n), void
 
 /* stderr, through a buffer that is flushed when full: the report is any
  * length. */
-struct stderr_buffer {
+/* The exit report and malloc_stats write through a stack buffer to a file
+ * descriptor (stderr or stats_file's). */
+struct report_buffer {
   char buf[1024];
   size_t len;
+  int fd;
 };
 
-static void stderr_write(void *opaque, const char *s, size_t n) {
-  struct stderr_buffer *b = opaque;
+static void report_write(void *opaque, const char *s, size_t n) {
+  struct report_buffer *b = opaque;
   while (n) {
     size_t take = n < sizeof b->buf - b->len ? n : sizeof b->buf - b->len;
     memcpy(b->buf + b->len, s, take);
@@ -688,19 +734,57 @@ static void stderr_write(void *opaque, const char *s, size_t n) {
     s += take;
     n -= take;
     if (b->len == sizeof b->buf) {
-      os_write_stderr(b->buf, b->len);
+      os_write_fd(b->fd, b->buf, b->len);
       b->len = 0;
     }
   }
 }
 
-void stats_print(bool json) {
-  struct stderr_buffer b;
+static void report_to(int fd, bool json) {
+  struct report_buffer b;
   b.len = 0;
+  b.fd = fd;
   int cancel = os_cancel_off(); /* os_thp_mode opens and reads a file */
-  stats_report(stderr_write, &b, json ? "json" : "text");
-  if (b.len) os_write_stderr(b.buf, b.len);
+  stats_report(report_write, &b, json ? "json" : "text");
+  if (b.len) os_write_fd(fd, b.buf, b.len);
   os_cancel_restore(cancel);
+}
+
+void stats_print(bool json) { report_to(2, json); }
+
+void stats_print_exit(bool json) {
+  const char *name = hs_conf.stats_file;
+  char path[sizeof hs_conf.stats_file + 24];
+  size_t n = 0;
+  if (!*name) {
+    report_to(2, json);
+    return;
+  }
+  for (const char *p = name; *p && n < sizeof path - 21; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      n += os_format_dec(path + n, os_pid());
+      p++;
+    } else {
+      path[n++] = *p;
+    }
+  }
+  path[n] = 0;
+  int fd = os_open_append(path);
+  if (fd < 0) {
+    static const char head[] = "hugeslab: stats_file: cannot open ";
+    char line[sizeof head + sizeof path + 24];
+    size_t len = sizeof head - 1;
+    memcpy(line, head, len);
+    memcpy(line + len, path, n);
+    len += n;
+    static const char tail[] = ", the report goes to stderr\n";
+    memcpy(line + len, tail, sizeof tail - 1);
+    os_write_stderr(line, len + sizeof tail - 1);
+    report_to(2, json);
+    return;
+  }
+  report_to(fd, json);
+  os_close_fd(fd);
 }
 
 /* ---- one figure by name ------------------------------------------------------ */
@@ -759,8 +843,10 @@ int stats_ctl_get(const char *name, void *out, size_t *len) {
   }
   struct lookup l = {.name = name};
   l.sink = (struct stats_sink){lookup_group_begin, lookup_group_end, text_list, text_list, lookup_value};
-  /* Only the totals and the fork figures need the kernel's counts. */
-  bool measure = strncmp(name, "stats.", 6) == 0 || strncmp(name, "fork.", 5) == 0;
+  /* Only the totals, the fork figures and an arena's resident and huge-page
+   * bytes need the kernel's counts. */
+  bool measure = strncmp(name, "stats.", 6) == 0 || strncmp(name, "fork.", 5) == 0 ||
+                 (strncmp(name, "arena.", 6) == 0 && (strstr(name, ".resident") || strstr(name, ".hugepage")));
   stats_walk(&l.sink, measure, false);
   if (!l.found) {
     errno = ENOENT;

@@ -79,6 +79,11 @@ void stats_report_xml(void (*write)(void *opaque, const char *s, size_t n), void
  * tests that read it. */
 void stats_print(bool json);
 
+/* The report at exit: to hs_conf.stats_file when one is set (appended,
+ * "%p" replaced by the pid), else to stderr. A file that cannot be opened
+ * gets one warning line on stderr and the report goes there. */
+void stats_print_exit(bool json);
+
 /* One figure by its dotted name into out (*len bytes: 8 for numbers,
  * sizeof(bool) for flags, sizeof(char *) for words); with out NULL, *len
  * gets the size alone. -1 + ENOENT for an unknown name, EINVAL for a size

@@ -1,6 +1,6 @@
 /* hugeslab(1): run a program on hugeslab, list the options.
  *
- *   hugeslab run [--stats[=json]] [--conf K:V,...] [--] PROGRAM [ARGS...]
+ *   hugeslab run [--stats[=json]] [--stats-file=PATH] [--conf K:V,...] [--] PROGRAM [ARGS...]
  *   hugeslab conf [--tabs]
  *   hugeslab --version | --help
  *
@@ -22,7 +22,7 @@
 #include "hugeslab.h"
 
 static const char usage[] =
-    "usage: hugeslab run [--stats[=json]] [--conf KEY:VALUE,...] [--] PROGRAM [ARGS...]\n"
+    "usage: hugeslab run [--stats[=json]] [--stats-file=PATH] [--conf KEY:VALUE,...] [--] PROGRAM [ARGS...]\n"
     "       hugeslab conf [--tabs]\n"
     "       hugeslab --version | --help\n"
     "\n"
@@ -30,6 +30,8 @@ static const char usage[] =
     "           HUGESLAB_CONF are set for it, its exit status is passed through\n"
     "    --stats[=json]  print the stats report (text, or JSON) on stderr when each\n"
     "                    process exits\n"
+    "    --stats-file=PATH  append the reports to PATH instead (%p: the pid), for\n"
+    "                    programs that close stderr before they exit; implies --stats\n"
     "    --conf K:V,...  HUGESLAB_CONF options for the program (see `hugeslab conf`)\n"
     "  conf     list every HUGESLAB_CONF option with its default and meaning\n"
     "    --tabs   one line each: name, default, value in force, meaning\n";
@@ -55,7 +57,7 @@ static char *joined(const char *a, const char *sep, const char *b) {
 }
 
 static int run(int argc, char **argv) {
-  const char *stats = NULL, *conf = NULL;
+  const char *stats = NULL, *conf = NULL, *stats_file = NULL;
   int i = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -66,6 +68,12 @@ static int run(int argc, char **argv) {
       stats = "stats_print:true";
     } else if (strcmp(a, "--stats=json") == 0) {
       stats = "stats_print:json";
+    } else if (strncmp(a, "--stats-file=", 13) == 0 && a[13]) {
+      stats_file = a + 13;
+      if (strchr(stats_file, ',') || strlen(stats_file) > 255) {
+        fprintf(stderr, "hugeslab: run: --stats-file: a path of at most 255 bytes without ','\n");
+        return 2;
+      }
     } else if (strcmp(a, "--conf") == 0 && i + 1 < argc) {
       conf = argv[++i];
     } else if (strncmp(a, "--conf=", 7) == 0) {
@@ -91,7 +99,9 @@ static int run(int argc, char **argv) {
   const char *env_conf = getenv("HUGESLAB_CONF");
   char *new_conf = env_conf && *env_conf ? joined(env_conf, "", "") : joined("", "", "");
   if (conf && *conf) new_conf = *new_conf ? joined(new_conf, ",", conf) : joined(conf, "", "");
+  if (stats_file && !stats) stats = "stats_print:true";
   if (stats) new_conf = *new_conf ? joined(new_conf, ",", stats) : joined(stats, "", "");
+  if (stats_file) new_conf = joined(new_conf, ",stats_file:", stats_file);
   if (*new_conf) setenv("HUGESLAB_CONF", new_conf, 1);
   execvp(argv[i], argv + i);
   int err = errno;

@@ -8,6 +8,10 @@
  *    the arenas' classes sum to the totals' classes; the arenas' allocated
  *    plus the huge blocks, less what a checking mode holds back, is
  *    stats.allocated;
+ *  - while the threads hold their blocks, the arenas' resident bytes
+ *    cover the pages the blocks touched and stay within the heap's, and
+ *    their huge-page bytes within their resident ones and within the
+ *    whole heap's (smaps);
  *  - mallinfo2 gives the report's numbers (uordblks = stats.allocated,
  *    arena = stats.heap, hblkhd = stats.huge_bytes);
  *  - hs_ctl_get: unknown names ENOENT, a wrong size EINVAL with the right
@@ -110,6 +114,22 @@ static void check_sums(void) {
   CHECK(get("stats.resident") > 0);
 }
 
+static void check_resident(uint64_t touched) {
+  uint64_t resident = 0, hugepage = 0, arenas = get("stats.arenas");
+  for (unsigned a = 0; a < arenas; a++) {
+    uint64_t r = get("arena.%u.resident", a), h = get("arena.%u.hugepage", a);
+    CHECK_MSG(h <= r, "arena %u: %llu bytes on huge pages, %llu resident", a, (unsigned long long)h,
+              (unsigned long long)r);
+    resident += r;
+    hugepage += h;
+  }
+  uint64_t heap = get("stats.heap_resident"), smaps = get("stats.hugepage");
+  CHECK_MSG(resident >= touched && resident <= heap, "arenas resident %llu, touched %llu, heap resident %llu",
+            (unsigned long long)resident, (unsigned long long)touched, (unsigned long long)heap);
+  CHECK_MSG(hugepage <= smaps, "arenas on huge pages %llu, smaps says %llu", (unsigned long long)hugepage,
+            (unsigned long long)smaps);
+}
+
 static void check_mallinfo(void) {
   struct mallinfo2 mi = mallinfo2(); /* flushes this thread's cache first */
   CHECK_MSG(mi.uordblks == get("stats.allocated"), "uordblks %zu, stats.allocated %llu", mi.uordblks,
@@ -158,6 +178,7 @@ static void test_threads(void) {
             (unsigned long long)grew, (unsigned long long)THREADS * BLOCKS * slot);
   check_sums();
   check_mallinfo();
+  check_resident((uint64_t)THREADS * BLOCKS * SIZE * 3 / 4);
   /* Frees of blocks other threads allocated: remote, returned in batches. */
   for (int t = 0; t < THREADS; t++)
     for (int i = 1; i < BLOCKS; i += 2) free(blocks[t][i]);

@@ -2,7 +2,9 @@
 # The hugeslab command end to end: `run` preloads the library for the program
 # and the programs it starts, passes the exit status (and a signal) through,
 # adds --conf to HUGESLAB_CONF, and --stats / --stats=json print the report of
-# each process on stderr at its exit; a program that cannot run gets 127/126;
+# each process on stderr at its exit; --stats-file=PATH appends them to PATH
+# (%p: the pid) instead, so that a program that closes stderr (coreutils'
+# ls) still has one; a program that cannot run gets 127/126;
 # `conf` lists every option of the library's table; --version, --help; a
 # bad command or option is a usage error (2).
 set -u
@@ -62,10 +64,33 @@ r = json.load(open(sys.argv[1]))
 assert r["opt"]["decay_ms"] == 77 and r["opt"]["arenas"] == 3 and r["opt"]["stats_print"] == "json", r["opt"]
 PY
 
+# --stats-file: the report of a program that closes stderr before it exits
+# (coreutils' ls), one file per process with %p; a bad path is a usage error.
+ls_bin=$(command -v ls)
+"$cmd" run --stats-file="$tmp/report.%p" -- "$ls_bin" / >/dev/null 2>"$tmp/err" || fail "run --stats-file ls failed"
+n=$(ls "$tmp" | grep -c '^report\.[0-9][0-9]*$')
+[ "$n" = 1 ] || fail "--stats-file: $n report files, expected 1"
+grep -qE '^hugeslab [0-9][^ ]* \(thp: ' "$tmp"/report.* || fail "--stats-file: no text report in the file"
+[ ! -s "$tmp/err" ] || fail "--stats-file: stderr not empty"
+rm -f "$tmp"/report.*
+"$cmd" run --stats=json --stats-file="$tmp/report.json" -- bash -c "'$child' >/dev/null; exit 0" 2>"$tmp/err" \
+  || fail "run --stats=json --stats-file failed"
+python3 - "$tmp/report.json" <<'PY' || fail "--stats=json --stats-file: the file does not hold two JSON reports"
+import json, sys
+text, dec, n, at = open(sys.argv[1]).read(), json.JSONDecoder(), 0, 0
+while text[at:].strip():
+    r, at = dec.raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
+    assert r["opt"]["stats_file"] == sys.argv[1], r["opt"]
+    n += 1
+assert n == 2, n
+PY
+"$cmd" run --stats-file=a,b -- true >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "without ','" "$tmp/err" || fail "--stats-file with a comma: exit $rc"
+
 # conf: every option once, with its default, as the library's table has it.
 "$cmd" conf --tabs >"$tmp/tabs" 2>"$tmp/err" || fail "conf --tabs failed"
 for key in arenas tcache thp thp_min_mb stats_print decay_ms purge background_thread fork_fresh fork_settle_ms \
-    pool_ksm hardened; do
+    pool_ksm hardened stats_file; do
   [ "$(awk -F'\t' -v k="$key" '$1 == k' "$tmp/tabs" | wc -l)" = 1 ] || fail "conf --tabs: no line for $key"
 done
 awk -F'\t' 'NF != 4 { exit 1 }' "$tmp/tabs" || fail "conf --tabs: a line without 4 fields"

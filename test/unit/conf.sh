@@ -35,6 +35,26 @@ grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'stats_print:loud' ignored, defa
 run "arenas:3,stats_print:true"
 grep -q '^  arenas = 3 ' "$tmp/err" || fail "stats_print:true not applied"
 
+# stats_file: the report goes to the file (%p: the pid), appended; stderr
+# keeps only what the program writes; an empty value or one too long is
+# refused; stats_file:stderr is the default; a file that cannot be opened
+# says so in one line and the report goes to stderr.
+run "stats_print:true,arenas:3,stats_file:$tmp/rep.%p"
+[ ! -s "$tmp/err" ] || fail "stats_file: stderr not empty"
+[ "$(ls "$tmp" | grep -c '^rep\.[0-9][0-9]*$')" = 1 ] && grep -q '^  arenas = 3 ' "$tmp"/rep.* || fail "stats_file: no report in the file"
+run "stats_print:true,stats_file:$tmp/rep.fixed"
+run "stats_print:true,stats_file:$tmp/rep.fixed"
+[ "$(grep -c '^hugeslab [0-9]' "$tmp/rep.fixed")" = 2 ] || fail "stats_file: the second report did not append"
+run "stats_file:"
+grep -qx "hugeslab: HUGESLAB_CONF: bad value in 'stats_file:' ignored, default kept" "$tmp/err" || fail "empty stats_file not refused"
+run "stats_file:/$(printf 'x%.0s' $(seq 300))"
+[ "$(grep -c "^hugeslab: HUGESLAB_CONF: bad value in 'stats_file:/xxx" "$tmp/err")" = 1 ] || fail "a 301-byte stats_file not refused"
+run "stats_print:true,arenas:3,stats_file:stderr"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "stats_file:stderr does not print on stderr"
+run "stats_print:true,arenas:3,stats_file:$tmp/no/such/dir/rep"
+grep -qx "hugeslab: stats_file: cannot open $tmp/no/such/dir/rep, the report goes to stderr" "$tmp/err" || fail "unopenable stats_file not named"
+grep -q '^  arenas = 3 ' "$tmp/err" || fail "unopenable stats_file: no report on stderr"
+
 run "thp:sometimes"
 [ "$(grep -c '^hugeslab: ' "$tmp/err")" = 1 ] || fail "bad thp value: expected one warning"
 

@@ -15,7 +15,7 @@ fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
 # 1. kernel calls only in os.c
-calls='\b(mmap|munmap|mremap|madvise|mprotect|brk|sbrk|syscall|open|openat|read|write|close|sched_getaffinity|prctl)[[:space:]]*\('
+calls='\b(mmap|munmap|mremap|madvise|mprotect|brk|sbrk|syscall|open|openat|read|write|close|sched_getaffinity|prctl|ioctl)[[:space:]]*\('
 for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
   [ "$(basename "$f")" = os.c ] && continue
   if grep -nE "$calls" "$f" | grep -v '^\s*[0-9]*:\s*/\?\*' >/dev/null; then
@@ -44,7 +44,7 @@ for f in "$src"/*.c "$src"/*.h "$src"/*.cc; do
 done
 
 # 3. imports: nothing that allocates (no stdio but malloc_info's fwrite, no dlsym, no getenv).
-allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|pread|pread64|open|open64|close|sched_getaffinity|__sched_cpucount|sysconf|syscall|prctl|getrlimit|getrlimit64|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|strcmp|fputs|fwrite|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_trylock|mutex_init|self|equal|key_create|setspecific|atfork|setcancelstate|sigmask|attr_init|attr_destroy|attr_setdetachstate|attr_setstacksize)|clock_gettime|nanosleep|sigfillset|__libc_single_threaded|__getauxval|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
+allow='^(mmap|munmap|mremap|madvise|mprotect|write|read|pread|pread64|open|open64|close|ioctl|getpid|sched_getaffinity|__sched_cpucount|sysconf|syscall|prctl|getrlimit|getrlimit64|abort|memset|memcpy|memmove|memcmp|memchr|strlen|strchr|strncmp|strstr|strcmp|fputs|fwrite|environ|__environ|__errno_location|__stack_chk_fail|__cxa_finalize|__gmon_start__|_ITM_.*|_IO_list_(lock|unlock|resetlock)|pthread_(mutex_lock|mutex_unlock|mutex_trylock|mutex_init|self|equal|key_create|setspecific|atfork|setcancelstate|sigmask|attr_init|attr_destroy|attr_setdetachstate|attr_setstacksize)|clock_gettime|nanosleep|sigfillset|__libc_single_threaded|__getauxval|__register_atfork|__cxa_(begin_catch|end_catch|allocate_exception|throw|rethrow|call_unexpected)|__gxx_personality_v0|_Unwind_Resume|_ZSt15get_new_handlerv|_ZNSt9bad_allocD1Ev|_ZTISt9bad_alloc|_ZTVSt9bad_alloc|__cxa_throw_bad_array_new_length)$'
 # One import may allocate: pthread_create, called only where purge.c starts
 # the background thread, with no allocator lock held and every thread cache
 # consistent (tcache.c's flushes), so a nested malloc is served like any other.
