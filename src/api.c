@@ -133,7 +133,7 @@ static void release_freed(const struct block *b, const char *call) {
     checked_block_free(b->ptr, b->usable, b->huge != NULL, call);
     if (!b->huge) {
       struct slot_ref slot = {b->ptr, b->state};
-      checked_quarantine(b->run ? NULL : &slot, b->run, b->usable);
+      checked_quarantine(b->run ? NULL : &slot, b->run, b->usable, b->arena, b->cls);
       return;
     }
   }

@@ -11,17 +11,62 @@
 #include "huge.h"
 #include "lock.h"
 #include "memcheck.h"
+#include "meta.h"
 #include "os.h"
 #include "sizeclass.h"
 #include "slab.h"
 
-/* The quarantine: a FIFO ring, protected by its lock, which is never held
- * while another allocator lock is taken (blocks leave it after unlock). */
+/* A block in a quarantine. */
 struct quarantined {
   struct slot_ref slot; /* a small slot, or {NULL, NULL} */
   struct slab *run;     /* a page run, or NULL */
-  size_t bytes;
+  uint32_t bytes;       /* its usable size (at most SIZECLASS_LARGE_MAX) */
+  uint16_t cls;         /* a slot's class */
+  uint16_t arena;       /* a slot's arena (index in hs_arenas) */
 };
+
+/* Hardened mode's per-thread state, so that most calls take no lock: a
+ * stash per class of free slots to pick from at random, once the thread has
+ * used the class CHECKED_STASH_AFTER times (refilled from the
+ * thread's arena CHECKED_STASH_REFILL at a time when fewer than
+ * CHECKED_CHOICE are left, so a pick is always among CHECKED_CHOICE or
+ * more), and a quarantine of the blocks the thread freed, whose oldest go
+ * back QUARANTINE_RELEASE_BATCH at a time: slots of the thread's arena into
+ * the stash (still zeroed: the write-after-free check reads them when they
+ * are handed out), the others to their arenas. Owned by its thread; the
+ * registry (below) lets the stats read the counts, racily. Threads without
+ * one (before their cache exists, after their exit, memcheck) use the
+ * shared quarantine. */
+#define CHECKED_STASH_CAP 16
+/* A class's stash starts after this many allocations of it by the thread:
+ * a thread that uses a class a little holds none of its slots (100 threads
+ * that each allocate one block a class must not each take a refill of
+ * every class), the way a thread cache's refills start small. */
+#define CHECKED_STASH_AFTER 16
+#define CHECKED_STASH_REFILL 12
+#define THREAD_QUARANTINE_BLOCKS 1024
+#define THREAD_QUARANTINE_BYTES ((size_t)4 << 20)
+struct checked_thread {
+  struct checked_thread *prev, *next; /* the registry; under registry_lock */
+  struct arena *arena;                /* where the stash's slots come from */
+  size_t qbytes;                      /* written by the thread, read by the stats */
+  unsigned qhead, qcount;             /* ring[qhead] is the oldest */
+  uint8_t stash_count[SIZECLASS_SMALL];
+  uint8_t uses[SIZECLASS_SMALL];      /* allocations of the class, up to CHECKED_STASH_AFTER */
+  struct slot_ref stash[SIZECLASS_SMALL][CHECKED_STASH_CAP];
+  struct quarantined ring[THREAD_QUARANTINE_BLOCKS];
+};
+_Static_assert(CHECKED_STASH_CAP >= CHECKED_STASH_REFILL && CHECKED_STASH_REFILL > CHECKED_CHOICE,
+               "a refill leaves more than CHECKED_CHOICE to pick from");
+_Static_assert(ARENA_MAX <= 65536 && SIZECLASS_LARGE_MAX <= UINT32_MAX, "a quarantined entry's fields fit");
+
+#define CHECKED_THREAD_DEAD ((struct checked_thread *)1)
+static HS_TLS struct checked_thread *checked_tls; /* NULL: none yet */
+static hs_lock registry_lock = HS_LOCK_INIT;
+static struct checked_thread *registry;
+
+/* The shared quarantine: a FIFO ring, protected by its lock, which is never
+ * held while another allocator lock is taken (blocks leave it after unlock). */
 static struct {
   hs_lock lock;
   unsigned head, count; /* ring[head] is the oldest */
@@ -44,10 +89,22 @@ static void quarantine_release(const struct quarantined *out, unsigned n) {
   if (nslots) arena_flush_batch(slots, nslots);
 }
 
-void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes) {
+static void thread_quarantine(struct checked_thread *t, const struct quarantined *in);
+
+void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes, const struct arena *a,
+                        unsigned cls) {
   if (slot) *slot->state = SLOT_FREE;
   else *run->state = SLOT_FREE;
-  struct quarantined in = {.slot = slot ? *slot : (struct slot_ref){NULL, NULL}, .run = run, .bytes = bytes};
+  struct quarantined in = {.slot = slot ? *slot : (struct slot_ref){NULL, NULL},
+                           .run = run,
+                           .bytes = (uint32_t)bytes,
+                           .cls = (uint16_t)(slot ? cls : 0),
+                           .arena = (uint16_t)(slot ? (size_t)(a - hs_arenas) : 0)};
+  struct checked_thread *t = checked_tls;
+  if (t && t != CHECKED_THREAD_DEAD) {
+    thread_quarantine(t, &in);
+    return;
+  }
   struct quarantined out[QUARANTINE_RELEASE_BATCH];
   hs_lock_acquire(&quarantine.lock);
   /* Over a bound with the new block: the oldest go first, in batches, so
@@ -76,11 +133,117 @@ size_t checked_quarantined_bytes(void) {
   hs_lock_acquire(&quarantine.lock);
   size_t bytes = quarantine.bytes;
   hs_lock_release(&quarantine.lock);
+  hs_lock_acquire(&registry_lock);
+  for (struct checked_thread *t = registry; t; t = t->next) bytes += __atomic_load_n(&t->qbytes, __ATOMIC_RELAXED);
+  hs_lock_release(&registry_lock);
   return bytes;
 }
 
-bool checked_prefork(bool try_only) { return hs_lock_prefork(&quarantine.lock, try_only); }
-void checked_postfork_parent(void) { hs_lock_drop_for_fork(&quarantine.lock); }
+void checked_stashed(const struct arena *a, size_t slots[SIZECLASS_SMALL]) {
+  hs_lock_acquire(&registry_lock);
+  for (struct checked_thread *t = registry; t; t = t->next) {
+    if (t->arena != a) continue;
+    for (unsigned c = 0; c < SIZECLASS_SMALL; c++) slots[c] += __atomic_load_n(&t->stash_count[c], __ATOMIC_RELAXED);
+  }
+  hs_lock_release(&registry_lock);
+}
+
+bool checked_prefork(bool try_only) {
+  if (!hs_lock_prefork(&quarantine.lock, try_only)) return false;
+  if (hs_lock_prefork(&registry_lock, try_only)) return true;
+  hs_lock_drop_for_fork(&quarantine.lock);
+  return false;
+}
+
+void checked_postfork_parent(void) {
+  hs_lock_drop_for_fork(&registry_lock);
+  hs_lock_drop_for_fork(&quarantine.lock);
+}
+
+/* ---- each thread's stash and quarantine ---- */
+
+/* The oldest n of t's quarantine leave it: slots of t's arena into their
+ * stash while it has room, the rest to their arenas in one batch. */
+static void thread_release(struct checked_thread *t, unsigned n) {
+  struct slot_ref slots[QUARANTINE_RELEASE_BATCH];
+  unsigned nslots = 0;
+  size_t own = (size_t)(t->arena - hs_arenas);
+  for (unsigned i = 0; i < n; i++) {
+    const struct quarantined *q = &t->ring[t->qhead];
+    t->qhead = (t->qhead + 1) % THREAD_QUARANTINE_BLOCKS;
+    t->qcount--;
+    HS_RACY_SET(t->qbytes, t->qbytes - q->bytes);
+    if (q->run) {
+      arena_free_large(q->run);
+    } else if (q->arena == own && t->stash_count[q->cls] < CHECKED_STASH_CAP) {
+      t->stash[q->cls][t->stash_count[q->cls]] = q->slot;
+      HS_RACY_SET(t->stash_count[q->cls], t->stash_count[q->cls] + 1);
+    } else {
+      slots[nslots++] = q->slot;
+    }
+  }
+  if (nslots) arena_flush_batch(slots, nslots);
+}
+
+static void thread_quarantine(struct checked_thread *t, const struct quarantined *in) {
+  while (t->qcount > 0 &&
+         (t->qcount == THREAD_QUARANTINE_BLOCKS || t->qbytes + in->bytes > THREAD_QUARANTINE_BYTES))
+    thread_release(t, t->qcount < QUARANTINE_RELEASE_BATCH ? t->qcount : QUARANTINE_RELEASE_BATCH);
+  t->ring[(t->qhead + t->qcount) % THREAD_QUARANTINE_BLOCKS] = *in;
+  t->qcount++;
+  HS_RACY_SET(t->qbytes, t->qbytes + in->bytes);
+}
+
+/* The calling thread's state, made on its first hardened allocation; NULL
+ * when it has none (metadata exhausted, or after its exit). */
+static struct checked_thread *thread_state(struct arena *a) {
+  struct checked_thread *t = checked_tls;
+  if (likely(t != NULL)) return t == CHECKED_THREAD_DEAD ? NULL : t;
+  t = meta_alloc(sizeof *t);
+  if (!t) return NULL;
+  t->arena = a;
+  hs_lock_acquire(&registry_lock);
+  t->next = registry;
+  if (registry) registry->prev = t;
+  registry = t;
+  hs_lock_release(&registry_lock);
+  checked_tls = t;
+  return t;
+}
+
+/* Every stashed slot back to its arena. */
+static void stash_flush(struct checked_thread *t) {
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
+    unsigned n = t->stash_count[c];
+    if (!n) continue;
+    HS_RACY_SET(t->stash_count[c], 0);
+    arena_flush_batch(t->stash[c], n);
+  }
+}
+
+void checked_thread_flush(void) {
+  struct checked_thread *t = checked_tls;
+  if (t && t != CHECKED_THREAD_DEAD) stash_flush(t);
+}
+
+static void thread_unlist(struct checked_thread *t) {
+  if (t->prev) t->prev->next = t->next;
+  else registry = t->next;
+  if (t->next) t->next->prev = t->prev;
+}
+
+void checked_thread_exit(void) {
+  struct checked_thread *t = checked_tls;
+  if (!t || t == CHECKED_THREAD_DEAD) return;
+  checked_tls = CHECKED_THREAD_DEAD;
+  /* The quarantine first: what it releases may land in the stash. */
+  while (t->qcount) thread_release(t, t->qcount < QUARANTINE_RELEASE_BATCH ? t->qcount : QUARANTINE_RELEASE_BATCH);
+  stash_flush(t);
+  hs_lock_acquire(&registry_lock);
+  thread_unlist(t);
+  hs_lock_release(&registry_lock);
+  meta_free(t, sizeof *t);
+}
 
 size_t checked_class_align(unsigned cls) {
   size_t size = sizeclass_size(cls);
@@ -113,23 +276,40 @@ static uint64_t checked_random(void) {
   return z ^ (z >> 31);
 }
 
-/* The canary byte at address x: which byte of the word depends on x, so a
- * run of equal bytes written over the tail never matches it. */
-HS_INLINE uint8_t canary_at(uintptr_t x) { return (uint8_t)(canary >> ((x & 7) << 3)); }
-
 HS_INLINE size_t *size_word(void *p, size_t usable) { return (size_t *)((char *)p + usable - sizeof(size_t)); }
 
-/* The end of the canary bytes after a block of n bytes: the tail, up to
- * CHECKED_CANARY_MAX bytes of it (an overflow starts at the block's end;
- * a big slot's or huge block's whole slack would cost a pass per call). */
-HS_INLINE size_t canary_end(size_t n, size_t usable) {
-  size_t end = usable - sizeof(size_t);
-  return end - n > CHECKED_CANARY_MAX ? n + CHECKED_CANARY_MAX : end;
+/* Words of the program's memory, read and written by this layer alone. */
+typedef uint64_t __attribute__((may_alias)) user_word;
+typedef uint64_t __attribute__((vector_size(16), aligned(8), may_alias)) user_pair;
+
+/* The canary region after a block p of n bytes: from p + n to the end of
+ * the seventh word after the one holding p + n (57 to 64 bytes), or to the
+ * size word when that comes first. An overflow starts at the block's end;
+ * a big slot's or huge block's whole slack would cost a pass per call.
+ * Blocks and slots are 16-byte aligned and their sizes multiples of 16, so
+ * the region ends on a word. Its bytes are the canary word's bytes in
+ * place (byte x holds byte x % 8 of the word), so a run of equal bytes
+ * written over it never matches, and it is written and checked a word at a
+ * time: the word that holds p + n too, under a mask that leaves the
+ * block's own bytes alone. */
+HS_INLINE uintptr_t canary_end(uintptr_t p, size_t n, size_t usable) {
+  uintptr_t end = (uintptr_t)size_word((void *)p, usable), lo = p + n;
+  uintptr_t want = (lo & ~(uintptr_t)7) + CHECKED_CANARY_MAX;
+  return want < end ? want : end;
 }
 
+/* The bytes of the word at lo & ~7 that lie at or after lo. */
+HS_INLINE uint64_t tail_mask(uintptr_t lo) { return ~(((uint64_t)1 << ((lo & 7) << 3)) - 1); }
+
 static void hardened_new(void *p, size_t n, size_t usable) {
-  unsigned char *b = p;
-  for (size_t i = n, end = canary_end(n, usable); i < end; i++) b[i] = canary_at((uintptr_t)(b + i));
+  uintptr_t lo = (uintptr_t)p + n, hi = canary_end((uintptr_t)p, n, usable);
+  if (lo < hi && (lo & 7)) {
+    user_word *w = (user_word *)(lo & ~(uintptr_t)7);
+    uint64_t mask = tail_mask(lo);
+    *w = (*w & ~mask) | (canary & mask);
+    lo = (lo & ~(uintptr_t)7) + 8;
+  }
+  for (; lo < hi; lo += 8) *(user_word *)lo = canary;
   *size_word(p, usable) = n ^ canary;
 }
 
@@ -137,17 +317,32 @@ static void hardened_new(void *p, size_t n, size_t usable) {
 static size_t hardened_size(void *p, size_t usable) {
   size_t n = *size_word(p, usable) ^ canary;
   if (n > usable - CHECKED_TAIL) return SIZE_MAX;
-  const unsigned char *b = p;
-  for (size_t i = n, end = canary_end(n, usable); i < end; i++)
-    if (b[i] != canary_at((uintptr_t)(b + i))) return SIZE_MAX;
-  return n;
+  uintptr_t lo = (uintptr_t)p + n, hi = canary_end((uintptr_t)p, n, usable);
+  uint64_t diff = 0;
+  if (lo < hi && (lo & 7)) {
+    diff = (*(const user_word *)(lo & ~(uintptr_t)7) ^ canary) & tail_mask(lo);
+    lo = (lo & ~(uintptr_t)7) + 8;
+  }
+  for (; lo < hi; lo += 8) diff |= *(const user_word *)lo ^ canary;
+  return diff ? SIZE_MAX : n;
 }
 
-/* A freed small slot or page run is all zero until it is handed out again. */
+/* A freed small slot or page run is all zero until it is handed out again:
+ * one pass that ORs it 64 bytes at a time (SSE2 on x86-64, NEON on
+ * aarch64), no branch per word. usable is a multiple of 16. */
 static void check_unwritten(void *p, size_t usable) {
-  const uint64_t *w = p;
-  for (size_t i = 0; i < usable / sizeof *w; i++)
-    if (w[i]) os_report_pointer("malloc", "write after free", p);
+  const user_pair *v = p;
+  size_t pairs = usable / sizeof *v, i = 0;
+  user_pair a = {0, 0}, b = {0, 0}, c = {0, 0}, d = {0, 0};
+  for (; i + 4 <= pairs; i += 4) {
+    a |= v[i];
+    b |= v[i + 1];
+    c |= v[i + 2];
+    d |= v[i + 3];
+  }
+  for (; i < pairs; i++) a |= v[i];
+  a |= b | c | d;
+  if (a[0] | a[1]) os_report_pointer("malloc", "write after free", p);
 }
 
 size_t checked_block_size(void *p, size_t usable, const char *call) {
@@ -163,14 +358,52 @@ void checked_block_free(void *p, size_t usable, bool huge, const char *call) {
   if (!huge) memset(p, 0, usable);
 }
 
-void checked_postfork_child(void) {
+void checked_postfork_child(bool own_consistent) {
   hs_lock_reset(&quarantine.lock);
+  hs_lock_reset(&registry_lock);
   __atomic_add_fetch(&random_epoch, 1, __ATOMIC_RELAXED);
+  /* As tcache_postfork_child: the other threads' stashes and quarantines
+   * may have been caught mid-update, so their blocks stay out of their slabs
+   * for the child's life and only the descriptors go; the forking thread's
+   * stash goes back (the child then fills fresh slabs, not the pages it
+   * shares), or is forgotten when the fork may have interrupted it. */
+  struct checked_thread *self = checked_tls;
+  for (struct checked_thread *t = registry, *next; t; t = next) {
+    next = t->next;
+    if (t != self) {
+      thread_unlist(t);
+      meta_free(t, sizeof *t);
+    } else if (own_consistent) {
+      stash_flush(t);
+    } else {
+      memset(t->stash_count, 0, sizeof t->stash_count);
+      t->qcount = 0;
+      t->qbytes = 0;
+    }
+  }
 }
 
-/* A small slot of class cls from a: in hardened mode one of the
- * CHECKED_CHOICE lowest free slots at random, the others back at once. */
+/* A small slot of class cls from a. In hardened mode one of the thread's
+ * stash at random (at least CHECKED_CHOICE to pick from); without a stash
+ * (see struct checked_thread) one of the CHECKED_CHOICE lowest free slots
+ * at random, the others back at once. */
 static bool take_slot(struct arena *a, unsigned cls, struct slot_ref *out) {
+  struct checked_thread *t = hs_conf.hardened ? thread_state(a) : NULL;
+  bool stash = t && t->arena == a;
+  if (stash && t->uses[cls] < CHECKED_STASH_AFTER && !t->stash_count[cls]) {
+    t->uses[cls]++;
+    stash = false;
+  }
+  if (stash) {
+    unsigned n = t->stash_count[cls];
+    if (n < CHECKED_CHOICE) n += arena_refill(a, cls, t->stash[cls] + n, CHECKED_STASH_REFILL - n);
+    if (n == 0) return false;
+    unsigned pick = (unsigned)(checked_random() % n);
+    *out = t->stash[cls][pick];
+    t->stash[cls][pick] = t->stash[cls][n - 1];
+    HS_RACY_SET(t->stash_count[cls], n - 1);
+    return true;
+  }
   struct slot_ref refs[CHECKED_CHOICE];
   unsigned got = arena_refill(a, cls, refs, hs_conf.hardened ? CHECKED_CHOICE : 1);
   if (got == 0) return false;

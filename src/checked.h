@@ -35,6 +35,10 @@
  *    slots of its class (os_random seeds it, and a forked child reseeds),
  *    so the address a block gets is not the one the last free left;
  *  - freed blocks wait in the quarantine before they can be reused.
+ * In hardened mode each thread picks its slots from a stash of its own and
+ * keeps its own quarantine (checked.c's struct checked_thread), so that a
+ * lock is taken once every few calls, not twice a call; the shared
+ * quarantine serves memcheck and the threads that have no state.
  * Outside the checking modes nothing in this layer runs. */
 #ifndef HS_CHECKED_H
 #define HS_CHECKED_H
@@ -42,6 +46,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "arena.h"
+#include "sizeclass.h"
 #include "slab.h"
 
 /* Bytes past each block: at least 8 of tail, then the size word. */
@@ -82,24 +87,38 @@ void checked_block_free(void *p, size_t usable, bool huge, const char *call);
 
 /* A block the program freed, held back before it goes to its arena, so that
  * a stale pointer still meets a freed block (NOACCESS for memcheck, zero for
- * the hardened check) after the program allocated more: at most
- * CHECKED_QUARANTINE_BYTES in CHECKED_QUARANTINE_BLOCKS blocks wait, oldest
- * first out. `slot` is a small slot, or `run` a page run (the other NULL);
- * `bytes` its usable size. Huge blocks are not held (their cache already
- * delays reuse). The block's state byte becomes SLOT_FREE at once, so a
- * second free of it is a double free. */
+ * the hardened check) after the program allocated more: in the thread's own
+ * quarantine (hardened mode: at most 1024 blocks and 4 MiB a thread) or the
+ * shared one (at most CHECKED_QUARANTINE_BYTES in CHECKED_QUARANTINE_BLOCKS
+ * blocks), oldest first out. `slot` is a small slot of class cls of arena
+ * a, or `run` a page run (the other NULL; a and cls unused); `bytes` its
+ * usable size. Huge blocks are not held (their cache already delays reuse).
+ * The block's state byte becomes SLOT_FREE at once, so a second free of it
+ * is a double free. */
 #define CHECKED_QUARANTINE_BLOCKS 4096
 #define CHECKED_QUARANTINE_BYTES ((size_t)16 << 20)
-void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes);
+void checked_quarantine(const struct slot_ref *slot, struct slab *run, size_t bytes, const struct arena *a,
+                        unsigned cls);
 
-/* Bytes waiting in the quarantine (freed by the program, not yet reused). */
+/* Bytes waiting in the quarantines (freed by the program, not yet reused). */
 size_t checked_quarantined_bytes(void);
 
-/* fork.c: the quarantine's lock, taken first (see meta_prefork for
- * try_only); the child also reseeds the slot choice. */
+/* Add to slots[c] the free slots of class c of arena a in the threads'
+ * stashes (for the stats: they count as cached). */
+void checked_stashed(const struct arena *a, size_t slots[SIZECLASS_SMALL]);
+
+/* The calling thread's stash goes back to its arenas (hs_thread_flush);
+ * at its exit its quarantine too, and its state is freed (tcache.c calls
+ * both). */
+void checked_thread_flush(void);
+void checked_thread_exit(void);
+
+/* fork.c: the quarantine's and the registry's locks, taken first (see
+ * meta_prefork for try_only); the child reseeds the slot choice and drops
+ * the other threads' states (own_consistent: as tcache_postfork_child). */
 bool checked_prefork(bool try_only);
 void checked_postfork_parent(void);
-void checked_postfork_child(void);
+void checked_postfork_child(bool own_consistent);
 
 /* The alignment every slot of small class cls has. */
 size_t checked_class_align(unsigned cls);

@@ -138,7 +138,7 @@ void fork_child(void) {
     arena_postfork_child();
     tcache_postfork_child(!(held & FORK_HELD_SINGLE));
     pool_postfork_child();
-    checked_postfork_child();
+    checked_postfork_child(!(held & FORK_HELD_SINGLE));
   }
   purge_postfork_child();
   /* fork() has already reset it in the child; resetting again is harmless

@@ -37,6 +37,7 @@ static void arena_figures(struct arena *a, struct arena_figures *f) {
   size_t cached[SIZECLASS_SMALL], remote, caches;
   arena_snapshot(a, &snap);
   tcache_cached(a, cached, &remote, &caches);
+  if (hs_conf.checked) checked_stashed(a, cached);
   memset(f, 0, sizeof *f);
   for (unsigned c = 0; c < SIZECLASS_SMALL; c++) {
     const struct sizeclass_info *ci = &sizeclass_table[c];

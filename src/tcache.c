@@ -178,6 +178,7 @@ static void tcache_unlist(struct tcache *tc) {
 static void tcache_destroy(void *arg) {
   struct tcache *tc = arg;
   if (!tc || tc->mode != TCACHE_LIVE) return;
+  if (hs_conf.checked) checked_thread_exit();
   tcache_tls = &tcache_dead;
   flush_all(tc);
   hs_lock_acquire(&list_lock);
@@ -310,6 +311,7 @@ struct arena *tcache_arena(void) {
 
 void tcache_flush_current(void) {
   struct tcache *tc = tcache_tls;
+  if (hs_conf.checked) checked_thread_flush();
   if (tc->mode == TCACHE_LIVE) flush_all(tc);
 }
 
