@@ -53,6 +53,8 @@ static struct {
 
 /* Whether a chunk handed out now should be backed by huge pages. */
 static bool chunk_wants_hugepages(void) {
+  /* Hardened mode's guard pages split every chunk's mapping. */
+  if (hs_conf.hardened) return false;
   switch (hs_conf.thp) {
     case HS_THP_ALWAYS: return true;
     case HS_THP_NEVER: return false;
@@ -359,9 +361,45 @@ static void slab_unlist(struct arena *a, struct slab *s) {
   s->list = SLAB_LIST_NONE;
 }
 
+/* Hardened mode's guard pages, all arenas together, and how many there may
+ * be: each splits a mapping in three, and a process whose guards took most
+ * of vm.max_map_count would see its own mmap calls fail. An eighth of it
+ * (8191 guards, 16382 mappings, by default) is the budget; slabs and runs
+ * made beyond it have no guard. Set by arena_init_all. */
+static size_t guards_in_use; /* atomic */
+static size_t guard_budget;
+
+/* The guard pages a new slab or run takes after its own (0 or 1). */
+static unsigned guard_wanted(void) {
+  return hs_conf.hardened && __atomic_load_n(&guards_in_use, __ATOMIC_RELAXED) < guard_budget;
+}
+
+/* The page after a new slab or run of s->pages pages, taken with it for
+ * that, becomes a guard (lock held). A kernel that cannot split the mapping
+ * leaves it an unguarded spacer. */
+static void guard_after(struct arena *a, struct slab *s) {
+  s->guard = 1;
+  s->guarded = os_protect_none((void *)(s->base + ((uintptr_t)s->pages << HS_PAGE_SHIFT)), HS_PAGE);
+  if (!s->guarded) return;
+  a->stats.guard_pages++;
+  __atomic_add_fetch(&guards_in_use, 1, __ATOMIC_RELAXED);
+}
+
 static void slab_release(struct arena *a, struct slab *s) {
   slab_unlist(a, s);
-  release_pages(a, s->chunk, s->first_page, s->pages);
+  unsigned span = s->pages;
+  if (s->guard) {
+    void *guard = (void *)(s->base + ((uintptr_t)s->pages << HS_PAGE_SHIFT));
+    /* A guard that cannot be made writable again stays taken (one page). */
+    if (!s->guarded) {
+      span++;
+    } else if (os_protect(guard, HS_PAGE, false)) {
+      span++;
+      a->stats.guard_pages--;
+      __atomic_sub_fetch(&guards_in_use, 1, __ATOMIC_RELAXED);
+    }
+  }
+  release_pages(a, s->chunk, s->first_page, span);
   a->stats.slabs--;
   if (s->cls < SIZECLASS_SMALL) a->cls[s->cls].slabs--;
   meta_free(s, slab_desc_size(s->slots));
@@ -416,13 +454,15 @@ static struct slab *slab_create(struct arena *a, unsigned cls) {
   if (!s) return NULL;
   unsigned first;
   bool zero;
-  struct chunk *c = take_pages(a, ci->pages, 1, &first, &zero);
+  unsigned guard = guard_wanted();
+  struct chunk *c = take_pages(a, ci->pages + guard, 1, &first, &zero);
   if (!c) {
     meta_free(s, slab_desc_size(ci->slots));
     return NULL;
   }
   slab_init(s, c, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, ci->pages, cls, ci->size, ci->magic,
             ci->slots, NULL);
+  if (guard) guard_after(a, s);
   s->arena = a;
   s->generation = a->generation;
   chunk_map_pages(c, first, ci->pages, s);
@@ -441,6 +481,7 @@ void arena_init_all(unsigned count) {
     hs_arenas[i].index = i;
   }
   hs_arena_count = count;
+  if (hs_conf.hardened) guard_budget = os_max_map_count() / 8;
 }
 
 static void released(struct arena *a) {
@@ -533,7 +574,8 @@ static void *alloc_large(struct arena *a, size_t pages, size_t align_pages, bool
   hs_lock_acquire(&a->lock);
   unsigned first;
   bool zero;
-  struct chunk *c = take_pages(a, (unsigned)pages, (unsigned)align_pages, &first, &zero);
+  unsigned guard = guard_wanted();
+  struct chunk *c = take_pages(a, (unsigned)pages + guard, (unsigned)align_pages, &first, &zero);
   if (!c) {
     hs_lock_release(&a->lock);
     meta_free(s, slab_desc_size(1));
@@ -542,6 +584,7 @@ static void *alloc_large(struct arena *a, size_t pages, size_t align_pages, bool
   }
   slab_init(s, c, c->base + ((uintptr_t)first << HS_PAGE_SHIFT), first, (unsigned)pages, SIZECLASS_LARGE,
             (uint32_t)(pages << HS_PAGE_SHIFT), 0, 1, chunk_run_state(c, first));
+  if (guard) guard_after(a, s);
   s->arena = a;
   s->generation = a->generation;
   s->aligned_run = align_pages > 1;
@@ -561,7 +604,7 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed
   size_t pages = size ? (size + HS_PAGE - 1) >> HS_PAGE_SHIFT : 1;
   size_t align_pages = align > HS_PAGE ? align >> HS_PAGE_SHIFT : 1;
   *zeroed = false;
-  if (pages + align_pages - 1 > HS_CHUNK_PAGES) {
+  if (pages + (hs_conf.hardened ? 1 : 0) + align_pages - 1 > HS_CHUNK_PAGES) { /* + a guard page */
     errno = ENOMEM;
     return NULL;
   }
@@ -572,6 +615,7 @@ void *arena_alloc_large(struct arena *a, size_t size, size_t align, bool *zeroed
 }
 
 bool arena_resize_large(struct slab *s, size_t size) {
+  if (s->guard) return false; /* hardened mode moves instead: the guard stays put */
   unsigned pages = (unsigned)((size + HS_PAGE - 1) >> HS_PAGE_SHIFT);
   struct arena *a = s->arena;
   struct chunk *c = s->chunk;

@@ -46,6 +46,7 @@ struct arena_stats {
   size_t large_count;
   size_t chunk_bytes;      /* bytes of chunks owned */
   size_t slabs;            /* live slab descriptors */
+  size_t guard_pages;      /* hardened mode: PROT_NONE pages after slabs and runs */
   /* Added to with relaxed atomics where the madvise runs (with or without
    * the lock): calls that gave pages back, and their bytes. */
   uint64_t returned_calls, returned_bytes;

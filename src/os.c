@@ -168,6 +168,13 @@ void os_guard(void *addr, size_t size) {
   errno = saved;
 }
 
+bool os_protect_none(void *addr, size_t size) {
+  int saved = errno;
+  bool ok = mprotect(addr, size, PROT_NONE) == 0;
+  errno = saved;
+  return ok;
+}
+
 bool os_protect(void *addr, size_t size, bool read_only) {
   return mprotect(addr, size, read_only ? PROT_READ : PROT_READ | PROT_WRITE) == 0;
 }
@@ -342,6 +349,20 @@ unsigned os_cpu_count(void) {
   }
   errno = saved;
   return n;
+}
+
+unsigned long os_max_map_count(void) {
+  char buf[32];
+  int saved = errno;
+  unsigned long count = 0;
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) count = count * 10 + (unsigned long)(buf[i] - '0');
+  }
+  errno = saved;
+  return count ? count : 65530; /* the kernel's default */
 }
 
 const char *os_thp_mode(void) {

@@ -49,6 +49,9 @@ struct slab {
   uint16_t first_page;  /* index of the first page in its chunk */
   uint8_t cls;          /* size class, SIZECLASS_LARGE for a page run */
   uint8_t aligned_run;  /* page run placed for an alignment > 1 page */
+  uint8_t guard;        /* hardened mode: the page after `pages` is the slab's
+                           too, a guard (PROT_NONE when `guarded`) */
+  uint8_t guarded;
   struct arena *arena;  /* owner */
   struct chunk *chunk;  /* the chunk holding the pages */
   uint8_t *state;       /* slots state bytes: after the bitmap, or for a

@@ -25,7 +25,7 @@ struct class_figures {
 
 struct arena_figures {
   uint64_t threads, allocated, active, tcache, remote, mapped, dirty, free, large_bytes, large_count, slabs,
-      returned_calls, returned_bytes;
+      returned_calls, returned_bytes, guard;
   struct class_figures cls[SIZECLASS_SMALL];
 };
 
@@ -66,6 +66,7 @@ static void arena_figures(struct arena *a, struct arena_figures *f) {
   f->slabs = snap.stats.slabs;
   f->returned_calls = snap.stats.returned_calls;
   f->returned_bytes = snap.stats.returned_bytes;
+  f->guard = (uint64_t)snap.stats.guard_pages << HS_PAGE_SHIFT;
 }
 
 /* Every arena summed (classes summed too): the first pass of the walk. */
@@ -261,6 +262,7 @@ static void put_arena(struct stats_sink *s, const struct arena_figures *f, size_
   put_u64(s, "large_bytes", f->large_bytes, "bytes of page runs");
   put_u64(s, "large_count", f->large_count, "page runs");
   put_u64(s, "slabs", f->slabs, "slabs and page runs");
+  put_u64(s, "guard", f->guard, "bytes of guard pages after its slabs and page runs (hardened mode)");
   put_u64(s, "returned_count", f->returned_calls, "madvise calls that gave pages of its chunks back");
   put_u64(s, "returned_bytes", f->returned_bytes, "bytes they gave back");
 }
@@ -291,7 +293,8 @@ void stats_walk(struct stats_sink *s, bool measure, bool sparse) {
   put_u64(s, "returned_count", returned_calls, "madvise calls that gave memory back");
   put_u64(s, "returned_bytes", returned_bytes, "bytes they gave back");
   put_u64(s, "hugepage", m.hugepage, "bytes of our mappings on transparent huge pages (smaps AnonHugePages)");
-  put_u64(s, "guard", huge_guard_bytes() + m.meta_guard, "bytes of guard pages (huge blocks, metadata)");
+  put_u64(s, "guard", huge_guard_bytes() + m.meta_guard + t.sum.guard,
+          "bytes of guard pages (huge blocks, metadata, and in hardened mode slabs and page runs)");
   put_u64(s, "metadata", t.meta + t.chunkmap, "bytes of metadata and chunk map mapped");
   put_u64(s, "metadata_resident", m.meta_resident, "of the metadata, bytes resident");
   put_u64(s, "small_allocated", t.sum.allocated - t.sum.large_bytes, "bytes of small blocks the program holds");

@@ -2,10 +2,15 @@
  * and preloaded) beyond what test/death finds: the mode is on (usable size
  * is the size asked for), a freed block is zeroed, a freed block is not
  * handed out again at once (the quarantine), small slots are not handed out
- * in address order, and a forked child does not repeat its parent's
- * choices. Usage: hardened on (the mode must be on) | hardened (it must be
+ * in address order, a forked child does not repeat its parent's
+ * choices, and guard pages follow slabs and page runs (a write one byte
+ * past a page run that fills its pages dies with SIGSEGV; the page after
+ * a slab whose last slot ends on it is PROT_NONE in /proc/self/maps, and
+ * no such page exists in the default mode). Usage: hardened on (the mode must be on) | hardened (it must be
  * off, as without HUGESLAB_CONF, and the order check tells the modes
  * apart). */
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,37 @@
 #include "testutil.h"
 
 #define SEQ 64
+
+/* Whether the page holding addr is mapped PROT_NONE ("---p"). */
+static bool inaccessible(uintptr_t addr) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  CHECK(f != NULL);
+  char line[512];
+  bool none = false;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi) {
+      none = strncmp(perms, "---", 3) == 0;
+      break;
+    }
+  }
+  fclose(f);
+  return none;
+}
+
+/* Of n blocks of 4080 bytes (4096-byte slots, the tail included), how many
+ * are followed by an inaccessible page (the last slot of a slab). */
+static int guarded_slots(int n) {
+  int guarded = 0;
+  void *b[SEQ];
+  for (int i = 0; i < n; i++) {
+    b[i] = test_opaque(malloc(4080));
+    guarded += inaccessible((uintptr_t)b[i] + 4096);
+  }
+  for (int i = 0; i < n; i++) free(b[i]);
+  return guarded;
+}
 
 /* Of SEQ fresh blocks of 64 bytes, how many lie above the one before. */
 static int in_address_order(void **blocks) {
@@ -41,6 +77,9 @@ int main(int argc, char **argv) {
     int rising = in_address_order(blocks);
     printf("default: %d of %d blocks above the one before\n", rising, SEQ - 1);
     CHECK_MSG(rising >= SEQ - 4, "default mode hands out blocks out of address order (%d of %d)", rising, SEQ - 1);
+    int guarded = guarded_slots(SEQ);
+    printf("default: %d of %d slots of 4096 bytes followed by a guard page\n", guarded, SEQ);
+    CHECK_MSG(guarded == 0, "default mode has guard pages after slabs (%d)", guarded);
     return 0;
   }
 
@@ -91,6 +130,25 @@ int main(int argc, char **argv) {
   CHECK_MSG(same < SEQ / 2, "the child repeated its parent's slot choices (%d of %d)", same, SEQ);
   for (int i = 0; i < SEQ; i++) free(mine[i]);
   for (int i = 0; i < SEQ; i++) free(blocks[i]);
+
+  /* 6. Guard pages: after slabs, and after page runs, where a write one
+   * byte past a run that fills its pages faults at once. */
+  int guarded = guarded_slots(SEQ);
+  printf("hardened: %d of %d slots of 4096 bytes followed by a guard page\n", guarded, SEQ);
+  CHECK_MSG(guarded > 0, "no slab's last slot is followed by a guard page");
+  char *run = test_opaque(malloc(65536 - 16)); /* with the 16-byte tail: 16 pages */
+  CHECK_MSG(inaccessible((uintptr_t)run + 65536), "the page after a 16-page run is accessible");
+  fflush(stdout);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    ((volatile char *)run)[65536] = 1;
+    _exit(0);
+  }
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a write past a page run did not die of SIGSEGV (status %#x)",
+            status);
+  free(run);
   printf("hardened: ok\n");
   return 0;
 }
