@@ -329,11 +329,19 @@ static size_t hardened_size(void *p, size_t usable) {
 
 /* A freed small slot or page run is all zero until it is handed out again:
  * one pass that ORs it 64 bytes at a time (SSE2 on x86-64, NEON on
- * aarch64), no branch per word. usable is a multiple of 16. */
+ * aarch64), no branch per word. usable is a multiple of 16. Each page's
+ * first word is read with a write access first (an atomic OR of 0, which
+ * keeps its value): a page never touched is then faulted in writable at
+ * once, where a plain read would map the shared zero page and the write
+ * that follows (the canary, the program) would fault again and flush that
+ * entry from every CPU running the process. */
 static void check_unwritten(void *p, size_t usable) {
+  uint64_t touched = 0;
+  for (uintptr_t x = (uintptr_t)p, end = x + usable; x < end; x = (x & ~(uintptr_t)(HS_PAGE - 1)) + HS_PAGE)
+    touched |= __atomic_fetch_or((user_word *)x, 0, __ATOMIC_RELAXED);
   const user_pair *v = p;
   size_t pairs = usable / sizeof *v, i = 0;
-  user_pair a = {0, 0}, b = {0, 0}, c = {0, 0}, d = {0, 0};
+  user_pair a = {touched, 0}, b = {0, 0}, c = {0, 0}, d = {0, 0};
   for (; i + 4 <= pairs; i += 4) {
     a |= v[i];
     b |= v[i + 1];
