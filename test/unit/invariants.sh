@@ -65,7 +65,8 @@ readelf -d "$lib" | grep -q STATIC_TLS || readelf -rW "$lib" | grep -qE 'TPOFF|T
   bad "no STATIC_TLS flag and no TP-relative TLS relocation: thread-cache pointer is not initial-exec"
 
 # 5. The repository stands on its own: no file cites a document outside it,
-# and every test docs/design.md names as a proof exists.
+# every test docs/design.md names as a proof exists, and every file its
+# Markdown links to.
 top="$HS_SRCDIR"
 outside='DESIGN\.md|CONFORMANCE|\.\./shared/|STYLE\.md'
 for d in src include test bench docs scripts README.md LD_PRELOAD.md COMPAT.md configure.ac Makefile.am; do
@@ -83,6 +84,15 @@ if [ -f "$top/docs/design.md" ]; then
 else
   bad "no docs/design.md"
 fi
+
+# Every file a Markdown document of ours links to or shows (README's chart)
+# is in the repository.
+for md in "$top"/README.md "$top"/LD_PRELOAD.md "$top"/COMPAT.md "$top"/docs/*.md "$top"/bench/README.md; do
+  [ -f "$md" ] || continue
+  for target in $(grep -oE '\]\([^)#[:space:]]+' "$md" | sed 's/^](//' | grep -vE '^[a-z]+:' | sort -u); do
+    [ -e "$(dirname "$md")/$target" ] || bad "${md#"$top/"} links to $target, which does not exist"
+  done
+done
 
 [ "$fail" = 0 ] && echo "invariants: all hold"
 exit "$fail"
