@@ -6,7 +6,8 @@
  * none at all with thp:never, a chunk whose huge pages a purge broke asking
  * for none (khugepaged would fill the purged pages back in) until it is full
  * again, cached huge blocks expiring while the program allocates only small
- * blocks, refills from the lowest slab with free slots, freed resident pages
+ * blocks, a cached huge block reused for a smaller request keeping its pages
+ * or trimmed, refills from the lowest slab with free slots, freed resident pages
  * reused before clean ones, and the background thread purging an idle
  * process and a forked child. Residency is read page by page with mincore,
  * so the checks do not depend on the rest of the process's RSS.
@@ -325,6 +326,31 @@ static int case_huge_decay(void) {
   return 0;
 }
 
+/* decay_ms:-1: a cached huge block reused for a smaller request keeps its
+ * faulted pages unless it is more than twice too big by over 8 MiB (then
+ * it is trimmed to twice the request): a 20 MiB block serving 9 MiB stays
+ * resident whole, and serving 4 MiB next gives back what lies past 8 MiB. */
+static int case_huge_reuse(void) {
+  size_t n = 20 << 20;
+  char *big = malloc(n);
+  CHECK(big != NULL);
+  memset(big, 0x5a, n);
+  free(big);
+  char *p = malloc(9 << 20);
+  CHECK_MSG(p == big, "the cached 20 MiB block did not serve 9 MiB (%p, was %p)", (void *)p, (void *)big);
+  size_t tail = mapped_resident(p + (12 << 20), 8 << 20);
+  printf("  20 MiB block serving 9 MiB: %zu of its last 2048 pages resident\n", tail);
+  CHECK_MSG(tail == 2048, "a block 2 MiB more than twice too big gave pages back (%zu of 2048 left)", tail);
+  free(p);
+  char *q = malloc(4 << 20);
+  CHECK_MSG(q == big, "the cached 20 MiB block did not serve 4 MiB (%p, was %p)", (void *)q, (void *)big);
+  tail = mapped_resident(q + (12 << 20), 8 << 20);
+  printf("  serving 4 MiB: %zu of its last 2048 pages resident\n", tail);
+  CHECK_MSG(tail == 0, "a block 12 MiB more than twice too big was not trimmed (%zu pages left)", tail);
+  free(q);
+  return 0;
+}
+
 /* Whether the mapping holding address p has `flag` among its VmFlags. */
 static bool vm_flag(uintptr_t p, const char *flag) {
   FILE *f = fopen("/proc/self/smaps", "r");
@@ -580,6 +606,7 @@ static const struct {
     {"thp-never", "thp:never"},
     {"thp-split", "decay_ms:100"},
     {"huge-decay", "decay_ms:200"},
+    {"huge-reuse", "decay_ms:-1"},
     {"lowest", ""},
     {"dirty-first", "decay_ms:-1,thp:never"},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
@@ -596,6 +623,7 @@ static int run_case(const char *name) {
   if (!strcmp(name, "thp-never")) return case_thp(true);
   if (!strcmp(name, "thp-split")) return case_thp_split();
   if (!strcmp(name, "huge-decay")) return case_huge_decay();
+  if (!strcmp(name, "huge-reuse")) return case_huge_reuse();
   if (!strcmp(name, "lowest")) return case_lowest();
   if (!strcmp(name, "dirty-first")) return case_dirty_first();
   if (!strcmp(name, "background")) return case_background();
