@@ -293,7 +293,9 @@ struct pagemap_scan {
 static int pagemap_scan_missing; /* 1: the kernel said it has no PAGEMAP_SCAN */
 
 bool os_hugepage_resident(const void *addr, size_t size, size_t *bytes) {
-  struct pagemap_region vec[32];
+  /* Zeroed: the kernel fills it through a pointer inside the argument,
+   * which Valgrind cannot know, so memcheck would see undefined bytes. */
+  struct pagemap_region vec[32] = {{0, 0, 0}};
   *bytes = 0;
   if (__atomic_load_n(&pagemap_scan_missing, __ATOMIC_RELAXED)) {
     errno = ENOTSUP;
