@@ -374,12 +374,15 @@ static unsigned guard_wanted(void) {
   return hs_conf.hardened && __atomic_load_n(&guards_in_use, __ATOMIC_RELAXED) < guard_budget;
 }
 
+/* The page right after slab or run s: its guard, when s->guard is set. */
+HS_INLINE void *guard_page(const struct slab *s) { return (void *)(s->base + ((uintptr_t)s->pages << HS_PAGE_SHIFT)); }
+
 /* The page after a new slab or run of s->pages pages, taken with it for
  * that, becomes a guard (lock held). A kernel that cannot split the mapping
  * leaves it an unguarded spacer. */
 static void guard_after(struct arena *a, struct slab *s) {
   s->guard = 1;
-  s->guarded = os_protect_none((void *)(s->base + ((uintptr_t)s->pages << HS_PAGE_SHIFT)), HS_PAGE);
+  s->guarded = os_guard(guard_page(s), HS_PAGE);
   if (!s->guarded) return;
   a->stats.guard_pages++;
   __atomic_add_fetch(&guards_in_use, 1, __ATOMIC_RELAXED);
@@ -389,11 +392,10 @@ static void slab_release(struct arena *a, struct slab *s) {
   slab_unlist(a, s);
   unsigned span = s->pages;
   if (s->guard) {
-    void *guard = (void *)(s->base + ((uintptr_t)s->pages << HS_PAGE_SHIFT));
     /* A guard that cannot be made writable again stays taken (one page). */
     if (!s->guarded) {
       span++;
-    } else if (os_protect(guard, HS_PAGE, false)) {
+    } else if (os_protect(guard_page(s), HS_PAGE, false)) {
       span++;
       a->stats.guard_pages--;
       __atomic_sub_fetch(&guards_in_use, 1, __ATOMIC_RELAXED);

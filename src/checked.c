@@ -162,9 +162,11 @@ void checked_postfork_parent(void) {
 
 /* ---- each thread's stash and quarantine ---- */
 
-/* The oldest n of t's quarantine leave it: slots of t's arena into their
- * stash while it has room, the rest to their arenas in one batch. */
-static void thread_release(struct checked_thread *t, unsigned n) {
+/* The oldest QUARANTINE_RELEASE_BATCH (or all, if fewer) of t's quarantine
+ * leave it: slots of t's arena into their stash while it has room, the rest
+ * to their arenas in one batch. */
+static void thread_release(struct checked_thread *t) {
+  unsigned n = t->qcount < QUARANTINE_RELEASE_BATCH ? t->qcount : QUARANTINE_RELEASE_BATCH;
   struct slot_ref slots[QUARANTINE_RELEASE_BATCH];
   unsigned nslots = 0;
   size_t own = (size_t)(t->arena - hs_arenas);
@@ -188,7 +190,7 @@ static void thread_release(struct checked_thread *t, unsigned n) {
 static void thread_quarantine(struct checked_thread *t, const struct quarantined *in) {
   while (t->qcount > 0 &&
          (t->qcount == THREAD_QUARANTINE_BLOCKS || t->qbytes + in->bytes > THREAD_QUARANTINE_BYTES))
-    thread_release(t, t->qcount < QUARANTINE_RELEASE_BATCH ? t->qcount : QUARANTINE_RELEASE_BATCH);
+    thread_release(t);
   t->ring[(t->qhead + t->qcount) % THREAD_QUARANTINE_BLOCKS] = *in;
   t->qcount++;
   HS_RACY_SET(t->qbytes, t->qbytes + in->bytes);
@@ -237,7 +239,7 @@ void checked_thread_exit(void) {
   if (!t || t == CHECKED_THREAD_DEAD) return;
   checked_tls = CHECKED_THREAD_DEAD;
   /* The quarantine first: what it releases may land in the stash. */
-  while (t->qcount) thread_release(t, t->qcount < QUARANTINE_RELEASE_BATCH ? t->qcount : QUARANTINE_RELEASE_BATCH);
+  while (t->qcount) thread_release(t);
   stash_flush(t);
   hs_lock_acquire(&registry_lock);
   thread_unlist(t);

@@ -162,13 +162,7 @@ void os_release(void *addr, size_t size) {
   errno = saved;
 }
 
-void os_guard(void *addr, size_t size) {
-  int saved = errno;
-  mprotect(addr, size, PROT_NONE);
-  errno = saved;
-}
-
-bool os_protect_none(void *addr, size_t size) {
+bool os_guard(void *addr, size_t size) {
   int saved = errno;
   bool ok = mprotect(addr, size, PROT_NONE) == 0;
   errno = saved;
@@ -353,37 +347,35 @@ unsigned os_cpu_count(void) {
   return n;
 }
 
+/* The head of a small file of /proc or /sys, NUL-terminated in buf (size
+ * bytes); "" when it cannot be read. Keeps errno. */
+static void read_setting(const char *path, char *buf, size_t size) {
+  int saved = errno;
+  ssize_t n = -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    n = read(fd, buf, size - 1);
+    close(fd);
+  }
+  buf[n > 0 ? n : 0] = 0;
+  errno = saved;
+}
+
 unsigned long os_max_map_count(void) {
   char buf[32];
-  int saved = errno;
   unsigned long count = 0;
-  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) count = count * 10 + (unsigned long)(buf[i] - '0');
-  }
-  errno = saved;
+  read_setting("/proc/sys/vm/max_map_count", buf, sizeof buf);
+  for (const char *p = buf; *p >= '0' && *p <= '9'; p++) count = count * 10 + (unsigned long)(*p - '0');
   return count ? count : 65530; /* the kernel's default */
 }
 
 const char *os_thp_mode(void) {
   char buf[128];
-  int saved = errno;
-  const char *mode = "unknown";
-  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n > 0) {
-      buf[n] = 0;
-      if (strstr(buf, "[always]")) mode = "always";
-      else if (strstr(buf, "[madvise]")) mode = "madvise";
-      else if (strstr(buf, "[never]")) mode = "never";
-    }
-  }
-  errno = saved;
-  return mode;
+  read_setting("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf);
+  if (strstr(buf, "[always]")) return "always";
+  if (strstr(buf, "[madvise]")) return "madvise";
+  if (strstr(buf, "[never]")) return "never";
+  return "unknown";
 }
 
 int os_cancel_off(void) {

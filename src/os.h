@@ -71,16 +71,13 @@ void os_name_thread(const char *name);
  * crashes. Keeps errno. */
 void os_release(void *addr, size_t size);
 
-/* Make pages inaccessible (guard). Keeps errno. */
-void os_guard(void *addr, size_t size);
+/* Make pages inaccessible (guard). false when the kernel could not (ENOMEM:
+ * it could not split the mapping, near vm.max_map_count). Keeps errno. */
+bool os_guard(void *addr, size_t size);
 
 /* The most mappings the kernel gives a process (vm.max_map_count; its
  * default when it cannot be read). Keeps errno. */
 unsigned long os_max_map_count(void);
-
-/* Make committed pages inaccessible (a guard taken out of a live mapping).
- * false + errno (ENOMEM: the kernel could not split the mapping). */
-bool os_protect_none(void *addr, size_t size);
 
 /* Make committed pages read-only (`read_only`) or read-write again. false +
  * errno (ENOMEM: the kernel could not split the mapping) on failure. */
