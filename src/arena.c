@@ -242,29 +242,55 @@ static void give_to(struct arena *a, struct chunk *c, unsigned first, unsigned c
  * dirty pages before taking clean ones anywhere. */
 #define DIRTY_PROBE 4
 
-/* Take `count` pages aligned to `align_pages`: dirty pages first (the lowest
- * fitting run among the DIRTY_PROBE oldest dirty chunks), else the lowest
- * chunk that has them, else a new chunk. Reusing resident pages keeps RSS at
- * what is in use, where address order alone left the dirty pages of a
- * program's last round beside the clean ones its next round faulted in
- * (threads100: a megabyte). Returns the chunk and sets *first and *zero
+/* Take `count` pages aligned to `align_pages`, preferring chunks that hold
+ * something: dirty pages of a chunk in use first (the lowest fitting run
+ * among the DIRTY_PROBE oldest dirty chunks), else the lowest chunk in use
+ * that has the run, else a chunk with nothing in use (a dirty one first,
+ * unless a chunk in use lies below it), else a new chunk. Reusing resident
+ * pages keeps RSS at what is in use, where address order alone left the
+ * dirty pages of a program's last round beside the clean ones its next
+ * round faulted in (threads100: a megabyte); keeping off empty chunks lets
+ * a heap that shrank give them back whole, where one slab carved from each
+ * kept every one of them (redislike: the trickle after the frees held 120
+ * chunks and their metadata). Returns the chunk and sets *first and *zero
  * (whether the run reads as zero); NULL + ENOMEM. */
 static struct chunk *take_pages(struct arena *a, unsigned count, unsigned align_pages, unsigned *first,
                                 bool *zero) {
-  struct chunk *best = NULL;
-  int best_at = -1;
+  struct chunk *best = NULL, *empty_dirty = NULL;
+  int best_at = -1, empty_at = -1;
   unsigned probed = 0;
   for (struct chunk *c = a->dirty_head; c && probed < DIRTY_PROBE; c = c->dirty_next, probed++) {
-    if (best && c->base > best->base) continue;
+    bool empty = chunk_is_empty(c);
+    struct chunk *held = empty ? empty_dirty : best;
+    if (held && c->base > held->base) continue;
     int at = chunk_find_dirty_run(c, count, align_pages);
-    if (at >= 0) {
+    if (at < 0) continue;
+    if (empty) {
+      empty_dirty = c;
+      empty_at = at;
+    } else {
       best = c;
       best_at = at;
     }
   }
-  bool dirty_found = best != NULL;
-  for (unsigned b = bucket_of(count); !dirty_found && b < ARENA_BUCKETS; b++) {
-    for (struct chunk *c = a->bucket[b]; c && (!best || c->base < best->base); c = c->next) {
+  /* Chunks in use with a run, lowest first: every bucket but the last (a
+   * chunk whose longest run is the whole chunk has nothing in use). */
+  for (unsigned b = bucket_of(count); !best && b < ARENA_BUCKETS - 1; b++) {
+    for (struct chunk *c = a->bucket[b]; c; c = c->next) {
+      int at = chunk_find_run(c, count, align_pages);
+      if (at >= 0) {
+        best = c;
+        best_at = at;
+        break;
+      }
+    }
+  }
+  if (empty_dirty && (!best || empty_dirty->base < best->base)) {
+    best = empty_dirty;
+    best_at = empty_at;
+  }
+  if (!best) {
+    for (struct chunk *c = a->bucket[ARENA_BUCKETS - 1]; c; c = c->next) {
       int at = chunk_find_run(c, count, align_pages);
       if (at >= 0) {
         best = c;
@@ -522,6 +548,7 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
   unsigned n = refill(a, cls, out, want);
   if (n == 0 && memory_given_back()) n = refill(a, cls, out, want);
   if (n == 0) errno = ENOMEM;
+  else if (__atomic_load_n(&a->dirty_pages, __ATOMIC_RELAXED)) released(a);
   return n;
 }
 
@@ -840,6 +867,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req) {
   }
   /* Chunks the runs just emptied (all clean now) go back in the same call. */
   bytes += purge_empty_chunks(a, req);
+  if (bytes) HS_RACY_SET(a->purge_epoch, a->purge_epoch + 1);
   hs_lock_release(&a->lock);
   return bytes;
 }

@@ -78,6 +78,9 @@ struct arena {
   uint32_t fresh_from;       /* slabs of a generation below this are retired
                                 (0: none, the arena has settled) */
   uint64_t settle_ms;        /* when the parent settles by itself (0: never) */
+  uint32_t purge_epoch;      /* bumped by every arena_purge that gave pages back;
+                                read racily by the thread caches bound here,
+                                which then hand their slots back (tcache.h) */
   struct chunk *bucket[ARENA_BUCKETS];
   struct chunk *dirty_head, *dirty_tail; /* chunks with dirty pages, by dirty_since_ms */
   size_t chunk_pages;        /* pages of the chunks owned */
@@ -155,8 +158,12 @@ struct arena_purge_request {
  * them), except for pages inside slabs. Returns bytes given back. */
 size_t arena_purge(struct arena *a, const struct arena_purge_request *req);
 
-/* Called (if set) after an arena entry point that freed memory returned, with
- * no lock held: purge.c's trigger for decay. Set once at start-up. */
+/* Called (if set) after an arena entry point that freed memory returned, and
+ * after a refill of an arena that holds dirty pages, with no lock held:
+ * purge.c's trigger for decay. A program that churns a few blocks through
+ * its thread cache frees nothing to the arena for seconds, yet refills now
+ * and then: its dirty pages and cached huge blocks still decay on time.
+ * Set once at start-up. */
 extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
 
 /* Called (if set) when an arena cannot get memory, with no lock held: gives

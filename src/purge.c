@@ -113,6 +113,20 @@ static void excess_relax(struct arena *a, const struct arena_view *v, uint64_t n
   __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);
 }
 
+/* An arena's excess pass also empties the huge cache when it holds more
+ * than is in use (that arena's pages and every live huge block): a program
+ * that dropped its heap, freeing its big tables with it, would otherwise
+ * keep them for decay_ms after its last slow-path call, which may be long
+ * after (redislike: the 32 MiB table of a server that lost 99% of its keys
+ * and whose trickle of requests runs from the thread cache alone). A
+ * program that churns big blocks keeps them: its arena does not shrink. */
+static size_t huge_excess(size_t used_pages) {
+  size_t count, live, cached, peak_count, peak_bytes;
+  huge_stats(&count, &live, &cached, &peak_count, &peak_bytes);
+  if (cached <= live + (used_pages << HS_PAGE_SHIFT)) return 0;
+  return huge_expire(UINT64_MAX);
+}
+
 /* One pass over arena a at time `now`, unless one is running already: what
  * has been dirty for decay_ms goes back, and an excess goes back at once. `timed`: the pass was due (not
  * brought forward by an excess), so the peak forgets some of its distance;
@@ -143,6 +157,7 @@ static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
+  if (excess) bytes += huge_excess(v.used);
   if (excess) {
     __atomic_store_n(&a->purge.regrow_pages, v.used + (bytes >> HS_PAGE_SHIFT) / 2 + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);

@@ -83,14 +83,57 @@ static void free_grown(struct tcache *tc) {
  * below run the purge layer's hooks after a release, and those may
  * allocate on this very thread (pthread_create, starting the background
  * purger, asks for glibc's TLS vector), popping or pushing this stack. */
+/* The address below which a stack keeps `keep` of its `count` entries: the
+ * keep-th lowest slot address (quickselect over a copy). */
+static uintptr_t keep_threshold(const struct slot_ref *base, unsigned count, unsigned keep) {
+  uintptr_t a[SIZECLASS_CACHE_MAX];
+  for (unsigned i = 0; i < count; i++) a[i] = (uintptr_t)base[i].ptr;
+  unsigned lo = 0, hi = count - 1, k = keep - 1;
+  while (lo < hi) {
+    uintptr_t pivot = a[lo + (hi - lo) / 2];
+    unsigned i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        uintptr_t t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        if (j == 0) break;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
+}
+
+/* Give n of a stack's entries back. A partial flush keeps the lowest
+ * addresses (in their stack order) and returns the rest: after a burst of
+ * frees in random order, what stays cached converges on a few slabs at the
+ * bottom of the heap instead of pinning one slot in each of a hundred
+ * otherwise empty slabs (which then could not be purged, and whose holes
+ * the next allocations would fill). Refills come from the fullest slab at
+ * the lowest address, so both ends pack towards low addresses. */
 static void flush_bin(struct tcache_bin *b, unsigned n) {
-  /* The oldest (bottom) entries go back; the warm top stays. */
   struct slot_ref out[SIZECLASS_CACHE_MAX];
   unsigned count = tcache_bin_count(b);
   struct slot_ref *base = b->top - count;
-  memcpy(out, base, n * sizeof *base);
-  memmove(base, base + n, (count - n) * sizeof *base);
-  b->top = base + (count - n);
+  if (n == count) {
+    memcpy(out, base, n * sizeof *base);
+    b->top = base;
+  } else {
+    uintptr_t last_kept = keep_threshold(base, count, count - n);
+    unsigned kept = 0, gone = 0;
+    for (unsigned i = 0; i < count; i++) {
+      if ((uintptr_t)base[i].ptr <= last_kept) base[kept++] = base[i];
+      else out[gone++] = base[i];
+    }
+    b->top = base + kept;
+  }
   arena_flush_batch(out, n);
 }
 
@@ -145,6 +188,7 @@ static struct tcache *tcache_create(void) {
   hs_lock_acquire(&list_lock);
   tc->arena = arena_least_loaded();
   tc->arena->threads++;
+  tc->purge_epoch = __atomic_load_n(&tc->arena->purge_epoch, __ATOMIC_RELAXED);
   tc->next = tcache_list;
   if (tcache_list) tcache_list->prev = tc;
   tcache_list = tc;
@@ -228,9 +272,20 @@ static void tcache_gc(struct tcache *tc) {
   if (tc->nremote) flush_remote(tc);
 }
 
+/* The arena gave pages back since the cache last looked: every slot goes
+ * back (see tcache.h), and the refills start small again. */
+static void tcache_after_purge(struct tcache *tc, uint32_t epoch) {
+  /* Set first: a slow path re-entered from a flush must not flush again. */
+  tc->purge_epoch = epoch;
+  for (unsigned c = 0; c < SIZECLASS_SMALL; c++) tc->bins[c].fill = TCACHE_FIRST_FILL;
+  flush_all(tc);
+}
+
 /* A slow-path call on class cls of a live cache. */
 static inline void note_slow(struct tcache *tc, unsigned cls) {
   tc->busy_classes |= (uint64_t)1 << cls;
+  uint32_t epoch = __atomic_load_n(&tc->arena->purge_epoch, __ATOMIC_RELAXED);
+  if (unlikely(epoch != tc->purge_epoch)) tcache_after_purge(tc, epoch);
   if (unlikely(++tc->slow_events >= TCACHE_GC_EVENTS)) tcache_gc(tc);
 }
 

@@ -10,7 +10,12 @@
  * that sends every call straight to the arena. Every TCACHE_GC_EVENTS
  * slow-path calls a thread's cache sheds half of each stack that has not hit
  * an end since the last pass (and starts its refills small again), so slots
- * of classes a thread stopped using go back to their slabs.
+ * of classes a thread stopped using go back to their slabs. And after its
+ * arena gave pages back (its purge_epoch moved), the next slow-path call
+ * hands every cached slot back: a heap that shrank would otherwise keep one
+ * slot in each of a hundred otherwise empty slabs per class, the slots the
+ * last frees of the burst left in the stacks, and the program's next blocks
+ * would go there, holding those slabs and their chunks for good.
  * Ownership: a tcache and its stacks are touched only by their thread, except
  * in a forked child, where the surviving thread frees the others' descriptors. */
 #ifndef HS_TCACHE_H
@@ -66,6 +71,8 @@ struct tcache {
    * pass, and the classes whose stack hit an end (refill or flush) since. */
   unsigned slow_events;
   uint64_t busy_classes;
+  uint32_t purge_epoch;       /* the arena's purge_epoch when the cache last
+                                 handed every slot back */
   struct tcache *prev, *next; /* every live cache; protected by the list lock */
   /* Stacks moved out of `storage` when they outgrew TCACHE_INLINE_CAP, each
    * of its class's full cache_cap (from meta, freed with the cache). */
