@@ -27,6 +27,7 @@
 struct arena hs_arenas[ARENA_MAX];
 unsigned hs_arena_count;
 void (*arena_release_hook)(struct arena *a);
+void (*arena_refill_hook)(struct arena *a);
 size_t (*arena_memory_hook)(void);
 
 /* A purged chunk waiting in the source: a small node, so that its 10 KiB
@@ -548,7 +549,7 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
   unsigned n = refill(a, cls, out, want);
   if (n == 0 && memory_given_back()) n = refill(a, cls, out, want);
   if (n == 0) errno = ENOMEM;
-  else if (__atomic_load_n(&a->dirty_pages, __ATOMIC_RELAXED)) released(a);
+  else if (__atomic_load_n(&a->dirty_pages, __ATOMIC_RELAXED) && arena_refill_hook) arena_refill_hook(a);
   return n;
 }
 

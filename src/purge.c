@@ -203,8 +203,8 @@ static void huge_pass_if_due(uint64_t now) {
   huge_pass(now);
 }
 
-static void on_arena_release(struct arena *a) {
-  background_maybe_start();
+/* A pass over arena a (and the huge cache) if one is due or an excess. */
+static void arena_pass_if_due(struct arena *a) {
   if (hs_conf.decay_ms < 0) return;
   uint64_t now = os_now_ms();
   huge_pass_if_due(now);
@@ -216,6 +216,11 @@ static void on_arena_release(struct arena *a) {
   if (!timed && !is_excess(&v, now)) return;
   if (timed) __atomic_store_n(&a->purge.next_ms, now + pass_interval(), __ATOMIC_RELAXED);
   purge_arena(a, &v, now, timed);
+}
+
+static void on_arena_release(struct arena *a) {
+  background_maybe_start();
+  arena_pass_if_due(a);
 }
 
 static void on_huge_release(void) {
@@ -248,6 +253,7 @@ static void *background_main(void *arg) {
 
 void purge_init(void) {
   arena_release_hook = on_arena_release;
+  arena_refill_hook = arena_pass_if_due;
   arena_memory_hook = purge_for_memory;
   huge_release_hook = on_huge_release;
 }

@@ -8,12 +8,15 @@
  * again, cached huge blocks expiring while the program allocates only small
  * blocks, a cached huge block reused for a smaller request keeping its pages
  * or trimmed, refills from the lowest slab with free slots, freed resident pages
- * reused before clean ones, and the background thread purging an idle
+ * reused before clean ones, a heap that shrank to 1% and then churns a few
+ * blocks giving back every chunk but the few its live blocks need (and its
+ * big cached blocks with them), and the background thread purging an idle
  * process and a forked child. Residency is read page by page with mincore,
  * so the checks do not depend on the rest of the process's RSS.
  *
  * Each case runs in a child process with its own HUGESLAB_CONF (the program
  * re-executes itself), so the linked and the preloaded run both see it. */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <dirent.h>
 #include <sys/mman.h>
@@ -22,6 +25,7 @@
 #include "testutil.h"
 
 TEST_WEAK(hs_thread_flush)
+TEST_WEAK(hs_ctl_get)
 
 static void flush(void) {
   if (hs_thread_flush) hs_thread_flush();
@@ -592,6 +596,95 @@ static int case_background_start(void) {
   return 0;
 }
 
+static uint64_t ctl(const char *name) {
+  uint64_t v = 0;
+  size_t len = sizeof v;
+  CHECK_MSG(hs_ctl_get != NULL, "hs_ctl_get is not there");
+  CHECK_MSG(hs_ctl_get(name, &v, &len) == 0, "hs_ctl_get(%s): %s", name, strerror(errno));
+  return v;
+}
+
+/* A server that lost 99% of its keys, then serves a trickle of requests
+ * (decay_ms:200): it built 48 MiB of records (four blocks of 32 to 112
+ * bytes each) and a 16 MiB table, keeps the oldest 1%, frees the rest in
+ * random order with the table, then for 1.5 s replaces a few records every
+ * 10 ms, of sizes that vary a little. Its resident heap must come down to
+ * the slabs that hold live blocks. It did not when the slots the last frees
+ * left in the thread cache pinned an otherwise empty slab each, the
+ * trickle's records went there and held their chunks, and the table stayed
+ * cached while the program allocated only from its cache. */
+enum { PACK_PARTS = 4, PACK_RING = 256 };
+static const size_t pack_sizes[PACK_PARTS] = {32, 48, 80, 112};
+
+/* A record; `vary`: each part 16 bytes longer or not, at random (a server's
+ * values differ in size, so its thread cache's stacks drift and now and
+ * then reach an end, which is when the cache calls down). */
+static void pack_make(char **rec, uint64_t *vary) {
+  for (int k = 0; k < PACK_PARTS; k++) {
+    size_t size = pack_sizes[k];
+    if (vary) {
+      *vary = *vary * 6364136223846793005u + 1442695040888963407u;
+      size += (size_t)(*vary >> 63) * 16;
+    }
+    rec[k] = malloc(size);
+    CHECK(rec[k] != NULL);
+    memset(rec[k], k + 1, size);
+  }
+}
+
+static int case_shrink_pack(void) {
+  size_t n = (48u << 20) / (32 + 48 + 80 + 112), keep = n / 100;
+  char **recs = mmap(NULL, n * PACK_PARTS * sizeof(char *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(recs != MAP_FAILED);
+  size_t *order = mmap(NULL, n * sizeof(size_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(order != MAP_FAILED);
+  char *table = malloc(16 << 20);
+  CHECK(table != NULL);
+  memset(table, 1, 16 << 20);
+  for (size_t i = 0; i < n; i++) pack_make(&recs[i * PACK_PARTS], NULL);
+  uint64_t built = ctl("stats.chunk_bytes");
+  for (size_t i = 0; i < n - keep; i++) order[i] = keep + i;
+  uint64_t rng = 0x9e3779b97f4a7c15u;
+  for (size_t i = n - keep - 1; i > 0; i--) {
+    rng = rng * 6364136223846793005u + 1442695040888963407u;
+    size_t j = (size_t)(rng >> 33) % (i + 1), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (size_t i = 0; i < n - keep; i++)
+    for (int k = 0; k < PACK_PARTS; k++) free(recs[order[i] * PACK_PARTS + k]);
+  free(table);
+  char *ring[PACK_RING][PACK_PARTS] = {{0}};
+  size_t at = 0;
+  for (int tick = 0; tick < 150; tick++) {
+    usleep(10 * 1000);
+    for (int op = 0; op < 100; op++, at = (at + 1) % PACK_RING) {
+      for (int k = 0; k < PACK_PARTS; k++) free(ring[at][k]);
+      pack_make(ring[at], &rng);
+    }
+  }
+  uint64_t chunks = ctl("stats.chunk_bytes"), resident = ctl("stats.heap_resident");
+  uint64_t cached_huge = ctl("stats.cached_huge_bytes"), live = ctl("stats.allocated");
+  printf("  %zu records built (%" PRIu64 " MiB of chunks), %zu kept; after 1.5 s of trickle: %" PRIu64
+         " KiB allocated, %" PRIu64 " KiB of the heap resident, %" PRIu64 " MiB of chunks, %" PRIu64
+         " MiB of cached huge blocks\n",
+         n, built >> 20, keep, live >> 10, resident >> 10, chunks >> 20, cached_huge >> 20);
+  for (size_t i = 0; i < keep; i++)
+    for (int k = 0; k < PACK_PARTS; k++) {
+      const char *b = recs[i * PACK_PARTS + k];
+      CHECK_MSG(b[0] == k + 1 && b[pack_sizes[k] - 1] == k + 1, "kept record %zu part %d was overwritten", i, k);
+      free(recs[i * PACK_PARTS + k]);
+    }
+  for (size_t i = 0; i < PACK_RING; i++)
+    for (int k = 0; k < PACK_PARTS; k++) free(ring[i][k]);
+  /* What stays resident is the slabs of the live records and the few the
+   * trickle is draining: under 1 MiB over what the program holds. */
+  CHECK_MSG(resident <= live + (1u << 20), "%" PRIu64 " KiB of the heap resident for %" PRIu64 " KiB allocated",
+            resident >> 10, live >> 10);
+  CHECK_MSG(cached_huge == 0, "the freed table is still cached (%" PRIu64 " MiB)", cached_huge >> 20);
+  return 0;
+}
+
 static const struct {
   const char *name, *conf;
 } cases[] = {
@@ -609,6 +702,7 @@ static const struct {
     {"huge-reuse", "decay_ms:-1"},
     {"lowest", ""},
     {"dirty-first", "decay_ms:-1,thp:never"},
+    {"shrink-pack", "decay_ms:200"},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
     {"background-start", "background_thread:1"},
 };
@@ -626,6 +720,7 @@ static int run_case(const char *name) {
   if (!strcmp(name, "huge-reuse")) return case_huge_reuse();
   if (!strcmp(name, "lowest")) return case_lowest();
   if (!strcmp(name, "dirty-first")) return case_dirty_first();
+  if (!strcmp(name, "shrink-pack")) return case_shrink_pack();
   if (!strcmp(name, "background")) return case_background();
   if (!strcmp(name, "background-start")) return case_background_start();
   fprintf(stderr, "unknown case %s\n", name);
