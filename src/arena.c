@@ -549,7 +549,7 @@ unsigned arena_refill(struct arena *a, unsigned cls, struct slot_ref *out, unsig
   unsigned n = refill(a, cls, out, want);
   if (n == 0 && memory_given_back()) n = refill(a, cls, out, want);
   if (n == 0) errno = ENOMEM;
-  else if (__atomic_load_n(&a->dirty_pages, __ATOMIC_RELAXED) && arena_refill_hook) arena_refill_hook(a);
+  else if (arena_refill_hook) arena_refill_hook(a);
   return n;
 }
 

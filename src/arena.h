@@ -162,12 +162,12 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req);
  * no lock held: purge.c's trigger for decay. Set once at start-up. */
 extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
 
-/* Called (if set) after a refill of an arena that holds dirty pages, with no
- * lock held: the same trigger, for a program that churns a few blocks
- * through its thread cache, frees nothing to the arena for seconds, yet
- * refills now and then (its dirty pages and cached huge blocks still decay
- * on time). It starts no background thread: a forked child gets one when it
- * frees. Set once at start-up. */
+/* Called (if set) after every refill, with no lock held: the same trigger
+ * (purge.c returns at once when there is nothing to give back), for a
+ * program that churns a few blocks through its thread cache, frees nothing
+ * to the arena for seconds, yet refills now and then (its dirty pages and
+ * cached huge blocks still decay on time). It starts no background thread:
+ * a forked child gets one when it frees. Set once at start-up. */
 extern void (*arena_refill_hook)(struct arena *a) HS_HIDDEN;
 
 /* Called (if set) when an arena cannot get memory, with no lock held: gives

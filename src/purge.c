@@ -206,6 +206,8 @@ static void huge_pass_if_due(uint64_t now) {
 /* A pass over arena a (and the huge cache) if one is due or an excess. */
 static void arena_pass_if_due(struct arena *a) {
   if (hs_conf.decay_ms < 0) return;
+  /* Refills call here whatever the state: nothing to give back costs no clock read. */
+  if (load(&a->dirty_pages) == 0 && !huge_cache_nonempty()) return;
   uint64_t now = os_now_ms();
   huge_pass_if_due(now);
   if (load(&a->dirty_pages) == 0) return;
