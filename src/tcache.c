@@ -78,11 +78,6 @@ static void free_grown(struct tcache *tc) {
     if (tc->grown[c]) meta_free(tc->grown[c], sizeclass_table[c].cache_cap * sizeof(struct slot_ref));
 }
 
-/* The flushes keep this invariant: a cache is consistent whenever it calls
- * down. What goes back is taken off its stack first, because the layers
- * below run the purge layer's hooks after a release, and those may
- * allocate on this very thread (pthread_create, starting the background
- * purger, asks for glibc's TLS vector), popping or pushing this stack. */
 /* The address below which a stack keeps `keep` of its `count` entries: the
  * keep-th lowest slot address (quickselect over a copy). */
 static uintptr_t keep_threshold(const struct slot_ref *base, unsigned count, unsigned keep) {
@@ -111,6 +106,11 @@ static uintptr_t keep_threshold(const struct slot_ref *base, unsigned count, uns
   return a[k];
 }
 
+/* The flushes keep this invariant: a cache is consistent whenever it calls
+ * down. What goes back is taken off its stack first, because the layers
+ * below run the purge layer's hooks after a release, and those may
+ * allocate on this very thread (pthread_create, starting the background
+ * purger, asks for glibc's TLS vector), popping or pushing this stack. */
 /* Give n of a stack's entries back. A partial flush keeps the lowest
  * addresses (in their stack order) and returns the rest: after a burst of
  * frees in random order, what stays cached converges on a few slabs at the
