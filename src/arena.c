@@ -243,6 +243,15 @@ static void give_to(struct arena *a, struct chunk *c, unsigned first, unsigned c
  * dirty pages before taking clean ones anywhere. */
 #define DIRTY_PROBE 4
 
+/* The first chunk of a bucket's list (address order) with a free run of
+ * `count` pages aligned to `align_pages`, and the run's first page in *at;
+ * NULL when none has one. */
+static struct chunk *bucket_first_fit(struct chunk *list, unsigned count, unsigned align_pages, int *at) {
+  for (struct chunk *c = list; c; c = c->next)
+    if ((*at = chunk_find_run(c, count, align_pages)) >= 0) return c;
+  return NULL;
+}
+
 /* Take `count` pages aligned to `align_pages`, preferring chunks that hold
  * something: dirty pages of a chunk in use first (the lowest fitting run
  * among the DIRTY_PROBE oldest dirty chunks), else the lowest chunk in use
@@ -276,30 +285,13 @@ static struct chunk *take_pages(struct arena *a, unsigned count, unsigned align_
   }
   /* Chunks in use with a run, lowest first: every bucket but the last (a
    * chunk whose longest run is the whole chunk has nothing in use). */
-  for (unsigned b = bucket_of(count); !best && b < ARENA_BUCKETS - 1; b++) {
-    for (struct chunk *c = a->bucket[b]; c; c = c->next) {
-      int at = chunk_find_run(c, count, align_pages);
-      if (at >= 0) {
-        best = c;
-        best_at = at;
-        break;
-      }
-    }
-  }
+  for (unsigned b = bucket_of(count); !best && b < ARENA_BUCKETS - 1; b++)
+    best = bucket_first_fit(a->bucket[b], count, align_pages, &best_at);
   if (empty_dirty && (!best || empty_dirty->base < best->base)) {
     best = empty_dirty;
     best_at = empty_at;
   }
-  if (!best) {
-    for (struct chunk *c = a->bucket[ARENA_BUCKETS - 1]; c; c = c->next) {
-      int at = chunk_find_run(c, count, align_pages);
-      if (at >= 0) {
-        best = c;
-        best_at = at;
-        break;
-      }
-    }
-  }
+  if (!best) best = bucket_first_fit(a->bucket[ARENA_BUCKETS - 1], count, align_pages, &best_at);
   if (!best) {
     best = chunk_obtain();
     if (!best) return NULL;

@@ -157,10 +157,10 @@ static size_t purge_arena(struct arena *a, const struct arena_view *view, uint64
   };
   if (hs_conf.decay_ms == 0) req.dirty_before_ms = UINT64_MAX;
   size_t bytes = arena_purge(a, &req);
-  if (excess) bytes += huge_excess(v.used);
   if (excess) {
     __atomic_store_n(&a->purge.regrow_pages, v.used + (bytes >> HS_PAGE_SHIFT) / 2 + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&a->purge.excess_ms, now, __ATOMIC_RELAXED);
+    bytes += huge_excess(v.used);
   } else if (timed) {
     excess_relax(a, &v, now);
   }
@@ -207,10 +207,11 @@ static void huge_pass_if_due(uint64_t now) {
 static void arena_pass_if_due(struct arena *a) {
   if (hs_conf.decay_ms < 0) return;
   /* Refills call here whatever the state: nothing to give back costs no clock read. */
-  if (load(&a->dirty_pages) == 0 && !huge_cache_nonempty()) return;
+  bool dirty = load(&a->dirty_pages) != 0;
+  if (!dirty && !huge_cache_nonempty()) return;
   uint64_t now = os_now_ms();
   huge_pass_if_due(now);
-  if (load(&a->dirty_pages) == 0) return;
+  if (!dirty) return;
   struct arena_view v = view_of(a);
   excess_watch(a, &v, now);
   uint64_t due = __atomic_load_n(&a->purge.next_ms, __ATOMIC_RELAXED);

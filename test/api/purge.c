@@ -608,28 +608,36 @@ static uint64_t ctl(const char *name) {
  * (decay_ms:200): it built 48 MiB of records (four blocks of 32 to 112
  * bytes each) and a 16 MiB table, keeps the oldest 1%, frees the rest in
  * random order with the table, then for 1.5 s replaces a few records every
- * 10 ms, of sizes that vary a little. Its resident heap must come down to
- * the slabs that hold live blocks. It did not when the slots the last frees
- * left in the thread cache pinned an otherwise empty slab each, the
- * trickle's records went there and held their chunks, and the table stayed
- * cached while the program allocated only from its cache. */
-enum { PACK_PARTS = 4, PACK_RING = 256 };
+ * 10 ms, of sizes that vary a little, and every 100 ms builds a reply in
+ * 200 buffers of 256 bytes. Its resident heap must come down to the slabs
+ * that hold live blocks. It did not when the slots the last frees left in
+ * the thread cache pinned an otherwise empty slab each, the trickle's
+ * records went there and held their chunks, and the table stayed cached
+ * while the program allocated from its cache. The replies outgrow their
+ * stack, so the cache calls down every 100 ms whatever the records' random
+ * walk does (an earlier version relied on the records' stacks reaching an
+ * end, which TSan's slowdown, moving the purges that reset them, made
+ * rare enough to fail). */
+enum { PACK_PARTS = 4, PACK_RING = 256, PACK_REPLY = 200, PACK_REPLY_TICKS = 10 };
 static const size_t pack_sizes[PACK_PARTS] = {32, 48, 80, 112};
 
-/* A record; `vary`: each part 16 bytes longer or not, at random (a server's
- * values differ in size, so its thread cache's stacks drift and now and
- * then reach an end, which is when the cache calls down). */
+/* A record; `vary`: each part 16 bytes longer or not, at random. */
 static void pack_make(char **rec, uint64_t *vary) {
   for (int k = 0; k < PACK_PARTS; k++) {
-    size_t size = pack_sizes[k];
-    if (vary) {
-      *vary = *vary * 6364136223846793005u + 1442695040888963407u;
-      size += (size_t)(*vary >> 63) * 16;
-    }
+    size_t size = pack_sizes[k] + (vary && test_rand(vary) >> 63 ? 16 : 0);
     rec[k] = malloc(size);
     CHECK(rec[k] != NULL);
     memset(rec[k], k + 1, size);
   }
+}
+
+static void pack_reply(void) {
+  static char *bufs[PACK_REPLY];
+  for (int i = 0; i < PACK_REPLY; i++) {
+    CHECK((bufs[i] = malloc(256)) != NULL);
+    memset(bufs[i], 'r', 256);
+  }
+  for (int i = 0; i < PACK_REPLY; i++) free(bufs[i]);
 }
 
 static int case_shrink_pack(void) {
@@ -644,10 +652,9 @@ static int case_shrink_pack(void) {
   for (size_t i = 0; i < n; i++) pack_make(&recs[i * PACK_PARTS], NULL);
   uint64_t built = ctl("stats.chunk_bytes");
   for (size_t i = 0; i < n - keep; i++) order[i] = keep + i;
-  uint64_t rng = 0x9e3779b97f4a7c15u;
+  uint64_t rng = 1;
   for (size_t i = n - keep - 1; i > 0; i--) {
-    rng = rng * 6364136223846793005u + 1442695040888963407u;
-    size_t j = (size_t)(rng >> 33) % (i + 1), t = order[i];
+    size_t j = (size_t)(test_rand(&rng) % (i + 1)), t = order[i];
     order[i] = order[j];
     order[j] = t;
   }
@@ -658,6 +665,7 @@ static int case_shrink_pack(void) {
   size_t at = 0;
   for (int tick = 0; tick < 150; tick++) {
     usleep(10 * 1000);
+    if (tick % PACK_REPLY_TICKS == PACK_REPLY_TICKS - 1) pack_reply();
     for (int op = 0; op < 100; op++, at = (at + 1) % PACK_RING) {
       for (int k = 0; k < PACK_PARTS; k++) free(ring[at][k]);
       pack_make(ring[at], &rng);
@@ -685,6 +693,32 @@ static int case_shrink_pack(void) {
   return 0;
 }
 
+/* A program that freed a big block and from then on only allocates
+ * (decay_ms:200), in batches the thread cache's stack can not hold: no free
+ * reaches the arena, so only its refills can expire the cached block. They
+ * did not while they ran the decay check only for an arena with dirty pages
+ * (this one has none). */
+static int case_refill_expires(void) {
+  enum { TICKS = 60, BATCH = 500 };
+  static char *blocks[TICKS * BATCH];
+  char *big = malloc(16 << 20);
+  CHECK(big != NULL);
+  memset(big, 1, 16 << 20);
+  free(big);
+  uint64_t cached = ctl("stats.cached_huge_bytes");
+  CHECK_MSG(cached >= 16u << 20, "the freed 16 MiB block is not cached (%" PRIu64 " bytes)", cached);
+  for (int tick = 0; tick < TICKS; tick++) {
+    usleep(10 * 1000);
+    for (int i = 0; i < BATCH; i++) CHECK((blocks[tick * BATCH + i] = malloc(64)) != NULL);
+  }
+  cached = ctl("stats.cached_huge_bytes");
+  printf("  %d allocations over 600 ms after the free: %" PRIu64 " MiB of cached huge blocks\n", TICKS * BATCH,
+         cached >> 20);
+  for (int i = 0; i < TICKS * BATCH; i++) free(blocks[i]);
+  CHECK_MSG(cached == 0, "the freed block is still cached (%" PRIu64 " MiB)", cached >> 20);
+  return 0;
+}
+
 static const struct {
   const char *name, *conf;
 } cases[] = {
@@ -703,6 +737,7 @@ static const struct {
     {"lowest", ""},
     {"dirty-first", "decay_ms:-1,thp:never"},
     {"shrink-pack", "decay_ms:200"},
+    {"refill-expires", "decay_ms:200"},
     {"background", "background_thread:1,decay_ms:100,thp:never"},
     {"background-start", "background_thread:1"},
 };
@@ -721,6 +756,7 @@ static int run_case(const char *name) {
   if (!strcmp(name, "lowest")) return case_lowest();
   if (!strcmp(name, "dirty-first")) return case_dirty_first();
   if (!strcmp(name, "shrink-pack")) return case_shrink_pack();
+  if (!strcmp(name, "refill-expires")) return case_refill_expires();
   if (!strcmp(name, "background")) return case_background();
   if (!strcmp(name, "background-start")) return case_background_start();
   fprintf(stderr, "unknown case %s\n", name);
