@@ -156,6 +156,22 @@ static HS_NOINLINE void free_slow(void *p, const char *call) {
   errno = saved;
 }
 
+/* A block free() resolved and found LIVE (so no checking mode owns it:
+ * theirs are SLOT_CHECKED) that the fast path could not push: a page run
+ * (its class has no stack), or a small slot meeting a full stack, another
+ * arena's block (a remote free, which xmalloc's and cross_thread's consumers
+ * make on every block) or no live cache, which needs nothing resolved
+ * again. */
+static HS_NOINLINE void free_live_slow(struct arena *owner, unsigned cls, void *p, uint8_t *state) {
+  if (cls == SIZECLASS_LARGE) {
+    free_slow(p, "free");
+    return;
+  }
+  int saved = errno;
+  tcache_free_slow(owner, cls, p, state);
+  errno = saved;
+}
+
 /* Whether a slot of small class cls is the right home for n bytes: n fits,
  * and cls is no bigger than the class of n + n/4, the headroom a growing
  * realloc gives (realloc_slow). So a block realloc grew stays put while its
@@ -201,9 +217,11 @@ HS_EXPORT void free(void *p) {
     const struct chunk *c = (const struct chunk *)e;
     unsigned cls;
     uint8_t *state;
-    if (likely(chunk_state_lookup(c, p, &cls, &state) && *state == SLOT_LIVE &&
-               tcache_free(tcache_tls, c->arena, cls, p, state)))
+    if (likely(chunk_state_lookup(c, p, &cls, &state) && *state == SLOT_LIVE)) {
+      if (likely(tcache_free(tcache_tls, c->arena, cls, p, state))) return;
+      free_live_slow(c->arena, cls, p, state);
       return;
+    }
   }
   free_slow(p, "free");
 }
