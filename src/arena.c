@@ -18,8 +18,13 @@
 #define RESERVATION_MIN ((size_t)4 << 20)
 #define RESERVATION_MAX ((size_t)1 << 30)
 /* Fully free slabs each class keeps between two purge passes, so a class
- * that empties and refills one slab does not rebuild its descriptor. */
-#define ARENA_KEEP_EMPTY_SLABS 1
+ * that empties and refills its slabs does not rebuild their descriptors and
+ * page maps every time: a program that allocates a thousand blocks of mixed
+ * sizes and frees them all (batch_random/1000) emptied and rebuilt two or
+ * three slabs of each large class per round when one was kept (286
+ * instructions per malloc/free pair, 238 with four; its time 18.7 -> 14.7
+ * us). The purge passes give kept slabs back after decay_ms. */
+#define ARENA_KEEP_EMPTY_SLABS 4
 /* The most page runs one purge step takes out of an arena before dropping
  * its lock to madvise them. */
 #define PURGE_BATCH 32

@@ -103,10 +103,14 @@ struct arena {
     size_t regrow_pages;     /* in use above this after an excess pass: it grew
                                 back (0: not watching) */
     uint64_t excess_ms;      /* when the last excess pass ran */
+    unsigned refills;        /* refills seen by the refill hook (it checks at
+                                one in PURGE_REFILL_EVERY) */
   } purge;
   struct arena_class cls[SIZECLASS_SMALL];
   struct arena_stats stats;
-};
+  /* Each arena starts a cache line of its own: its last counters do not
+   * share a line with the next arena's lock, which other threads write. */
+} __attribute__((aligned(64)));
 
 extern struct arena hs_arenas[ARENA_MAX];
 extern unsigned hs_arena_count;
@@ -163,7 +167,7 @@ size_t arena_purge(struct arena *a, const struct arena_purge_request *req);
 extern void (*arena_release_hook)(struct arena *a) HS_HIDDEN;
 
 /* Called (if set) after every refill, with no lock held: the same trigger
- * (purge.c returns at once when there is nothing to give back), for a
+ * (purge.c runs it at one refill in PURGE_REFILL_EVERY), for a
  * program that churns a few blocks through its thread cache, frees nothing
  * to the arena for seconds, yet refills now and then (its dirty pages and
  * cached huge blocks still decay on time). It starts no background thread:
